@@ -1,7 +1,12 @@
-"""faceweb settings: one module, driven by environment variables, safe laptop defaults."""
+"""faceweb settings: one module, driven by environment variables, safe laptop defaults.
+
+Every knob is an environment variable (listed in README.md). Bad values fail at start-up with
+the variable's name, never later in a request or a job.
+"""
 
 import os
 from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -17,19 +22,54 @@ def env_bool(name: str, default: bool) -> bool:
     raise ValueError(f"{name} must be a boolean (1/0, true/false), got {value!r}")
 
 
-def env_float(name: str, default: float) -> float:
+def env_float(name: str, default: float | None) -> float | None:
     value = os.environ.get(name)
     try:
-        return default if value is None else float(value)
+        return default if value in (None, "") else float(value)
     except ValueError:
         raise ValueError(f"{name} must be a number, got {value!r}") from None
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    try:
+        return default if value in (None, "") else int(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {value!r}") from None
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def database_from_url(url: str) -> dict:
+    """Turn ``postgres://user:password@host:port/name?option=value`` or ``sqlite:///path``
+    into a Django ``DATABASES`` entry (PostgreSQL goes through psycopg 3)."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": unquote(parts.path)}
+    if parts.scheme not in {"postgres", "postgresql"}:
+        raise ValueError(f"DATABASE_URL must start with postgres:// or sqlite://, got {url!r}")
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(parts.path.lstrip("/")),
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": parts.hostname or "",
+        "PORT": str(parts.port or ""),
+        "OPTIONS": dict(parse_qsl(parts.query)),
+        # Reuse connections between requests; the worker is long-lived as well.
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
+    }
 
 
 DEBUG = env_bool("DEBUG", True)
 SECRET_KEY = os.environ.get("SECRET_KEY") or ("dev-insecure-key" if DEBUG else "")
 if not SECRET_KEY:
     raise RuntimeError("SECRET_KEY must be set when DEBUG is off")
-ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -70,12 +110,24 @@ TEMPLATES = [
 ]
 WSGI_APPLICATION = "faceweb.wsgi.application"
 
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.environ.get("SQLITE_PATH", str(BASE_DIR / "var" / "db.sqlite3")),
+if os.environ.get("DATABASE_URL"):
+    DATABASES = {"default": database_from_url(os.environ["DATABASE_URL"])}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.environ.get("SQLITE_PATH", str(BASE_DIR / "var" / "db.sqlite3")),
+        }
     }
-}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # The web server, the worker and beat write the same file: WAL lets readers run beside a
+    # writer, IMMEDIATE transactions take the write lock up front (no mid-transaction
+    # "database is locked"), and the timeout waits for the lock instead of failing.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "en-us"
@@ -89,12 +141,56 @@ STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
 
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"recognition": {"handlers": ["console"], "level": "INFO"}},
+}
+
+# --- Jobs (Celery on Redis) ----------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = REDIS_URL
+# A job is acknowledged only when it has finished, and given back to the queue when its
+# worker process dies, so a crash re-runs the photo instead of dropping it.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Analyses take a second or more each: a worker takes one job at a time, leaving the rest
+# in Redis for other workers.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A publish to an unreachable Redis gives up after ~2 s, so an upload is answered promptly;
+# the photo stays pending and the sweep queues it once Redis is back.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5}
+CELERY_TASK_IGNORE_RESULT = True  # results live in the database, not in Redis
+CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / "var" / "celerybeat-schedule")
 
+# --- Recognition -------------------------------------------------------------------------------
 # Face models: converted weights live here (filled by `manage.py install_models`).
 FACEWEB_MODEL_DIR = Path(os.environ.get("FACEWEB_MODEL_DIR", BASE_DIR / "var" / "models"))
 FACEWEB_FACE_API_DIR = BASE_DIR / "node_modules" / "@vladmandic" / "face-api" / "model"
+# Largest descriptor distance still called the same person. Unset means the pipeline's
+# value calibrated on LFW dev (recognition.pipeline.analyse.DEFAULT_THRESHOLD), read in the
+# worker so that settings never import the models.
+FACEWEB_MATCH_THRESHOLD = env_float("FACEWEB_MATCH_THRESHOLD", None)
+# A face whose two nearest people are closer than this in distance is left unknown: the
+# gallery cannot tell them apart.
+FACEWEB_MATCH_MARGIN = env_float("FACEWEB_MATCH_MARGIN", 0.05)
+FACEWEB_MAX_UPLOAD_BYTES = env_int("FACEWEB_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
+# A photo pending without a queued job, or queued or processing for longer than this, is
+# queued again by the sweep. Must exceed the slowest analysis plus the queue's usual wait.
+FACEWEB_STUCK_AFTER_S = env_int("FACEWEB_STUCK_AFTER_S", 600)
+# A photo whose analysis was started this many times without finishing (the worker died on
+# it each time) is marked failed rather than retried forever.
+FACEWEB_MAX_ATTEMPTS = env_int("FACEWEB_MAX_ATTEMPTS", 3)
+FACEWEB_SWEEP_INTERVAL_S = env_int("FACEWEB_SWEEP_INTERVAL_S", 60)
+# A job still running when the sweep would re-queue its photo is hung (e.g. a deadlocked
+# library): the pool kills its process and starts a fresh one.
+CELERY_TASK_TIME_LIMIT = FACEWEB_STUCK_AFTER_S
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stuck-photos": {
+        "task": "recognition.tasks.requeue_stuck_photos",
+        "schedule": FACEWEB_SWEEP_INTERVAL_S,
+    }
+}

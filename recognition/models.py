@@ -1,0 +1,162 @@
+"""People, their photos, and the faces found in them.
+
+A Person's gallery is their *reference* faces: faces a person (not the matcher) said are
+them. Automatic matches never become references, so one wrong match cannot teach the
+gallery to make more.
+"""
+
+import numpy as np
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from recognition.pipeline.types import EXPRESSIONS
+
+EMBEDDING_DTYPE = np.dtype("<f4")  # little-endian float32: 128 values = 512 bytes per face
+
+
+class Person(models.Model):
+    name = models.CharField(max_length=200)
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("name", "id")
+        indexes = (
+            # People list, sorted by name.
+            models.Index(fields=["name"], name="person_name_idx"),
+        )
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Photo(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        PROCESSING = "processing"
+        DONE = "done"
+        FAILED = "failed"
+
+    class Source(models.TextChoices):
+        UPLOAD = "upload"
+        WEBCAM = "webcam"
+        API = "api"
+
+    class Purpose(models.TextChoices):
+        RECOGNISE = "recognise"
+        ENROL = "enrol"
+
+    file = models.FileField(upload_to="photos/%Y/%m/")
+    content_hash = models.CharField(max_length=64, help_text="SHA-256 of the file, hex")
+    size_bytes = models.PositiveIntegerField()
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="photos",
+    )
+    source = models.CharField(max_length=10, choices=Source, default=Source.UPLOAD)
+    purpose = models.CharField(max_length=10, choices=Purpose, default=Purpose.RECOGNISE)
+    person = models.ForeignKey(
+        Person, null=True, blank=True, on_delete=models.CASCADE, related_name="enrolment_photos",
+        help_text="For an enrolment photo: the person it enrols (its face becomes a reference)",
+    )
+    status = models.CharField(max_length=10, choices=Status, default=Status.PENDING)
+    error = models.TextField(
+        blank=True, help_text="Why analysis failed, or why an enrolment photo enrolled nobody"
+    )
+    # Incremented by every claim: the number of times analysis started, and the token that
+    # lets only the latest claim store its results.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    model_version = models.CharField(max_length=100, blank=True)
+    timings_ms = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    queued_at = models.DateTimeField(null=True, blank=True, help_text="Last job published")
+    started_at = models.DateTimeField(null=True, blank=True, help_text="Last claim")
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        constraints = (
+            models.CheckConstraint(
+                condition=Q(person__isnull=True) | Q(purpose="enrol"),
+                name="photo_person_only_for_enrolment",
+            ),
+        )
+        indexes = (
+            # Photo lists, newest first.
+            models.Index(fields=["-created_at"], name="photo_created_idx"),
+            # The sweep's scan for photos stuck pending or processing; finished photos, the
+            # vast majority, stay out of the index.
+            models.Index(
+                fields=["status"], condition=Q(status__in=["pending", "processing"]),
+                name="photo_unfinished_idx",
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"Photo {self.pk} ({self.status})"
+
+
+class Face(models.Model):
+    class Decision(models.TextChoices):
+        AUTO = "auto", "Matched automatically"
+        UNKNOWN = "unknown", "Unknown"
+        ASSIGNED = "assigned", "Assigned by a person"
+
+    photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="faces")
+    box = models.JSONField(help_text="[x1, y1, x2, y2] in pixels of the upright photo")
+    landmarks = models.JSONField(help_text="5 [x, y]: eyes, nose, mouth corners")
+    detection_score = models.FloatField()
+    embedding = models.BinaryField(max_length=512, help_text="128 little-endian float32")
+    model_version = models.CharField(max_length=100)
+    crop = models.ImageField(upload_to="faces/%Y/%m/", blank=True)
+    expression = models.CharField(max_length=10, choices=[(e, e) for e in EXPRESSIONS])
+    expression_scores = models.JSONField(help_text="Every expression's probability")
+    person = models.ForeignKey(
+        Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="faces"
+    )
+    decision = models.CharField(max_length=10, choices=Decision, default=Decision.UNKNOWN)
+    distance = models.FloatField(
+        null=True, blank=True,
+        help_text="Distance to the nearest person's nearest reference when analysed",
+    )
+    is_reference = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # The gallery cache watches the newest updated_at among references: every change to a
+    # face must save it (save() does; a queryset update() must set it).
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("photo_id", "id")
+        constraints = (
+            # A deleted Person sets person NULL here; on an auto or assigned face that breaks
+            # this rule, so deleting a person outside services.person_delete fails loudly
+            # instead of leaving their faces behind as "decided" but anonymous.
+            models.CheckConstraint(
+                condition=(Q(decision="unknown") & Q(person__isnull=True))
+                | (~Q(decision="unknown") & Q(person__isnull=False)),
+                name="face_person_matches_decision",
+            ),
+            models.CheckConstraint(
+                condition=Q(is_reference=False) | Q(decision="assigned"),
+                name="face_reference_is_assigned",
+            ),
+        )
+        indexes = (
+            # The gallery: every reference of the current model version, and the
+            # count/newest-change fingerprint that tells a worker its cached copy is stale.
+            models.Index(
+                fields=["model_version", "updated_at"], condition=Q(is_reference=True),
+                name="face_gallery_idx",
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"Face {self.pk} in photo {self.photo_id}"
+
+    def embedding_array(self) -> np.ndarray:
+        """The descriptor as a (128,) float32 array."""
+        return np.frombuffer(bytes(self.embedding), dtype=EMBEDDING_DTYPE)

@@ -1,0 +1,188 @@
+"""Facial expression: a Keras 3 port of face-api's FaceExpressionNet.
+
+The net (face-api ``FaceFeatureExtractor`` + a linear classifier) is four "dense blocks" of
+3x3 convolutions, each halving the resolution (112 → 56 → 28 → 14 → 7), a 7x7 average pool
+and a 256 → 7 fully connected layer with softmax. In a dense block every convolution after
+the first sees the sum of all earlier outputs of the block:
+
+    out1 = relu(conv0(x))                      # stride 2; a plain conv in block 0,
+    out2 = sep1(out1)                          # depthwise-separable ones elsewhere
+    out3 = sep2(relu(out1 + out2))
+    out4 = sep3(relu(out1 + out2 + out3))
+    block = relu(out1 + out2 + out3 + out4)
+
+All convolutions use TF "same" padding (stride 2 on an even input pads bottom/right only,
+exactly as TF.js does), so shapes and values match face-api without special cases.
+
+Input handling follows face-api's ``NetInput.toBatchTensor(112, true)``: pad the crop to a
+square with black, centred (odd remainders go to the bottom/right), bilinear resize with
+TF1 semantics (no half-pixel centres), subtract the mean RGB and divide by 255.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from recognition.pipeline.types import EXPRESSIONS, Detection
+
+if TYPE_CHECKING:  # TensorFlow is imported lazily: never in a Celery parent that forks
+    import keras
+    import tensorflow as tf
+
+MANIFEST = "face_expression_model-weights_manifest.json"
+INPUT_SIZE = 112
+_MEAN_RGB = (122.782, 117.001, 104.298)
+# face-api's FACE_EXPRESSION_LABELS; it happens to equal EXPRESSIONS, the permutation keeps
+# that an explicit, checked fact rather than an assumption.
+_FACE_API_LABELS = ("neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised")
+_TO_EXPRESSIONS = np.array([_FACE_API_LABELS.index(name) for name in EXPRESSIONS])
+_BLOCK_CHANNELS = (32, 64, 128, 256)
+_MAX_BATCH = 64  # bounds peak memory for large inputs
+
+
+def _dense_block(x: keras.KerasTensor, *, index: int, channels: int) -> keras.KerasTensor:
+    import keras
+
+    prefix = f"dense{index}"
+    if index == 0:
+        out1 = keras.layers.Conv2D(channels, 3, strides=2, padding="same", name=f"{prefix}_conv0")(
+            x
+        )
+    else:
+        out1 = keras.layers.SeparableConv2D(
+            channels, 3, strides=2, padding="same", name=f"{prefix}_conv0"
+        )(x)
+    out1 = keras.layers.ReLU()(out1)
+    outs = [out1]
+    for k in (1, 2, 3):
+        inp = outs[0] if k == 1 else keras.layers.ReLU()(keras.layers.Add()(outs))
+        outs.append(
+            keras.layers.SeparableConv2D(channels, 3, padding="same", name=f"{prefix}_conv{k}")(inp)
+        )
+    return keras.layers.ReLU()(keras.layers.Add()(outs))
+
+
+def _face_api_weights(layer: keras.layers.Layer) -> list[str]:
+    """face-api weight names for one Keras layer, in the order ``layer.set_weights`` wants."""
+    import keras
+
+    base = layer.name.replace("_", "/")
+    if isinstance(layer, keras.layers.SeparableConv2D):
+        return [f"{base}/depthwise_filter", f"{base}/pointwise_filter", f"{base}/bias"]
+    if isinstance(layer, keras.layers.Conv2D):
+        return [f"{base}/filters", f"{base}/bias"]
+    return [f"{base}/weights", f"{base}/bias"]  # the Dense classifier "fc"
+
+
+def build_model(weights: dict[str, np.ndarray] | None = None) -> keras.Model:
+    """Build FaceExpressionNet; load face-api's weights when given.
+
+    ``weights`` maps face-api weight names (``dense0/conv0/filters``, ``fc/weights``, …, as
+    returned by ``tfjs.read_manifest``) to float32 arrays; every name must be used exactly
+    once. The model maps ``(N, 112, 112, 3)`` float32 normalised RGB (``(rgb - mean) / 255``)
+    to ``(N, 7)`` softmax probabilities in face-api's label order. Use ``predict`` for
+    raw uint8 crops.
+    """
+    import keras
+
+    inputs = keras.Input((INPUT_SIZE, INPUT_SIZE, 3), name="normalised_rgb")
+    x = inputs
+    for index, channels in enumerate(_BLOCK_CHANNELS):
+        x = _dense_block(x, index=index, channels=channels)
+    x = keras.layers.AveragePooling2D(7, strides=2, padding="valid")(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(len(_FACE_API_LABELS), name="fc")(x)
+    outputs = keras.layers.Softmax()(x)
+    model = keras.Model(inputs, outputs, name="face_expression_net")
+    if weights is not None:
+        unused = set(weights)
+        for layer in model.layers:
+            if not layer.weights:
+                continue
+            names = _face_api_weights(layer)
+            missing = [n for n in names if n not in weights]
+            if missing:
+                raise ValueError(f"expression weights lack {missing}")
+            layer.set_weights([weights[n] for n in names])  # raises on a shape mismatch
+            unused -= set(names)
+        if unused:
+            raise ValueError(f"unexpected expression weights: {sorted(unused)}")
+    return model
+
+
+def _pad_to_square(x: tf.Tensor) -> tf.Tensor:
+    """Zero-pad a (N, H, W, C) batch to square, like face-api's ``padToSquare(x, true)``."""
+    import tensorflow as tf
+
+    height, width = tf.shape(x)[1], tf.shape(x)[2]
+    diff = tf.abs(height - width)
+    after = (diff + 1) // 2  # JS Math.round(diff / 2): halves round up, onto the end
+    before = diff - after
+    pad_h = tf.where(height < width, tf.stack([before, after]), tf.zeros(2, tf.int32))
+    pad_w = tf.where(width < height, tf.stack([before, after]), tf.zeros(2, tf.int32))
+    return tf.pad(x, tf.stack([tf.zeros(2, tf.int32), pad_h, pad_w, tf.zeros(2, tf.int32)]))
+
+
+# One compiled call per model; weak keys so a dropped model frees its graph too.
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _compiled(model: keras.Model):
+    fn = _COMPILED.get(model)
+    if fn is None:
+        import tensorflow as tf
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)])
+        def fn(faces: tf.Tensor) -> tf.Tensor:
+            x = _pad_to_square(tf.cast(faces, tf.float32))
+            # TF1 resize semantics (= TF.js resizeBilinear(x, size, false, false)); TF2's
+            # tf.image.resize would use half-pixel centres and shift the image.
+            x = tf.raw_ops.ResizeBilinear(
+                images=x,
+                size=[INPUT_SIZE, INPUT_SIZE],
+                align_corners=False,
+                half_pixel_centers=False,
+            )
+            x = (x - tf.constant(_MEAN_RGB, tf.float32)) / 255.0
+            return model(x, training=False)
+
+        _COMPILED[model] = fn
+    return fn
+
+
+def predict(model: keras.Model, faces: np.ndarray) -> np.ndarray:
+    """Expression probabilities for a batch of face crops.
+
+    ``faces``: (N, H, W, 3) uint8 RGB crops of any size (see ``crop_for_expression``);
+    each is padded to a square and resized to 112x112 inside the compiled call. Returns
+    (N, 7) float32 softmax probabilities, columns in ``types.EXPRESSIONS`` order.
+    """
+    faces = np.asarray(faces)
+    if faces.dtype != np.uint8 or faces.ndim != 4 or faces.shape[-1] != 3:
+        raise ValueError(f"expected (N, H, W, 3) uint8 RGB, got {faces.shape} {faces.dtype}")
+    if len(faces) == 0:
+        return np.zeros((0, len(EXPRESSIONS)), np.float32)
+    if 0 in faces.shape[1:3]:
+        raise ValueError(f"empty face crops of shape {faces.shape[1:]}")
+    call = _compiled(model)
+    parts = [call(faces[i : i + _MAX_BATCH]).numpy() for i in range(0, len(faces), _MAX_BATCH)]
+    return np.concatenate(parts)[:, _TO_EXPRESSIONS].astype(np.float32, copy=False)
+
+
+def crop_for_expression(image: np.ndarray, detection: Detection) -> np.ndarray:
+    """The crop FaceExpressionNet expects for one detected face.
+
+    ``image``: (H, W, 3) uint8 RGB; ``detection.box`` (x1, y1, x2, y2) in its pixels. Returns
+    a (h, w, 3) uint8 RGB crop, at least 1x1: the detection box rounded to whole pixels and
+    clipped to the image, as face-api crops its detection box (``extractFaceTensors``).
+    """
+    height, width = image.shape[:2]
+    x1, y1, x2, y2 = detection.box
+    left = min(max(round(x1), 0), width - 1)
+    top = min(max(round(y1), 0), height - 1)
+    right = max(min(round(x2), width), left + 1)
+    bottom = max(min(round(y2), height), top + 1)
+    return np.ascontiguousarray(image[top:bottom, left:right])

@@ -1,0 +1,222 @@
+"""The one place that installs and loads models (Django-free).
+
+face-api's TF.js weights (npm ``@vladmandic/face-api``, ``model/``) are converted once into
+Keras weight files under ``model_dir()`` by ``install_models`` (``python manage.py
+install_models``). ``model_dir()/installed.json`` records, per model, the sha256 of the
+TF.js source (manifest + shards) and of the converted file, so a stale install is redone and
+a corrupt file is refused. The getters load each model lazily, once per process, never at
+import (TensorFlow must not initialise in a Celery parent that forks).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib
+import importlib.util
+import json
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from recognition.pipeline import tfjs
+from recognition.pipeline.types import EXPRESSIONS
+
+REPO = Path(__file__).resolve().parents[2]
+RECORD = "installed.json"
+FIX = "python manage.py install_models"
+
+# name -> (module exposing MANIFEST / build_model, size of one output row)
+CONVERTED: dict[str, tuple[str, int]] = {
+    "embedder": ("recognition.pipeline.embed", 128),
+    "expression": ("recognition.pipeline.expression", len(EXPRESSIONS)),
+}
+
+
+class ModelNotInstalled(RuntimeError):
+    """A converted model is missing or corrupt; the message says how to install it."""
+
+    def __init__(self, detail: str):
+        super().__init__(f"{detail}. Install the models with `{FIX}`.")
+
+
+def model_dir() -> Path:
+    """Where converted models live: env FACEWEB_MODEL_DIR, default ``<repo>/var/models``."""
+    return Path(os.environ.get("FACEWEB_MODEL_DIR") or REPO / "var" / "models")
+
+
+def face_api_dir() -> Path:
+    """face-api's TF.js ``model/`` folder: env FACEWEB_FACE_API_DIR, default in node_modules."""
+    default = REPO / "node_modules" / "@vladmandic" / "face-api" / "model"
+    return Path(os.environ.get("FACEWEB_FACE_API_DIR") or default)
+
+
+def _sha256_files(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _source_sha256(manifest: Path) -> str:
+    """sha256 over a TF.js manifest and its shards, in manifest order."""
+    if not manifest.is_file():
+        raise tfjs.ManifestError(f"{manifest} not found: run `npm install` first")
+    groups = json.loads(manifest.read_text())
+    shards = [manifest.parent / p for group in groups for p in group["paths"]]
+    return _sha256_files([manifest, *shards])
+
+
+def _read_record(directory: Path) -> dict:
+    try:
+        return json.loads((directory / RECORD).read_text())
+    except (OSError, ValueError):
+        return {}  # absent or unreadable: nothing counts as installed
+
+
+def _write_record(directory: Path, record: dict) -> None:
+    tmp = directory / f"{RECORD}.tmp"
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, directory / RECORD)  # atomic: readers never see half a file
+
+
+def _weights_path(directory: Path, name: str) -> Path:
+    return directory / f"{name}.weights.h5"
+
+
+def _fixed_input(model) -> np.ndarray:
+    """A deterministic, non-trivial batch of one for the model's input shape (0..255 ramp)."""
+    shape = (1, *model.input_shape[1:])
+    return np.linspace(0.0, 255.0, int(np.prod(shape)), dtype=np.float32).reshape(shape)
+
+
+def _load(name: str, *, directory: Path, sha256: str | None = None):
+    """Build ``name``'s network and load its installed weights, checking the checksum.
+
+    ``sha256`` defaults to the one recorded in ``installed.json``.
+    """
+    module = importlib.import_module(CONVERTED[name][0])
+    path = _weights_path(directory, name)
+    if sha256 is None:
+        sha256 = _read_record(directory).get(name, {}).get("sha256")
+    if sha256 is None or not path.is_file():
+        raise ModelNotInstalled(f"the {name} model is not installed in {directory}")
+    if _sha256_files([path]) != sha256:
+        raise ModelNotInstalled(f"{path} is corrupt (checksum mismatch)")
+    model = module.build_model()
+    try:
+        model.load_weights(path)
+    except (OSError, ValueError) as exc:  # e.g. written by an incompatible version of the code
+        raise ModelNotInstalled(f"{path} does not fit the {name} network ({exc})") from exc
+    return model
+
+
+def _verify(name: str, converted, *, directory: Path, sha256: str) -> None:
+    """Reload the written file and check it against the in-memory conversion."""
+    loaded = _load(name, directory=directory, sha256=sha256)
+    expected = [v.numpy() for v in converted.weights]
+    actual = [v.numpy() for v in loaded.weights]
+    if [w.shape for w in actual] != [w.shape for w in expected] or not all(
+        np.array_equal(a, e) for a, e in zip(actual, expected, strict=True)
+    ):
+        raise RuntimeError(f"{name}: weights read back differ from those written")
+    x = _fixed_input(loaded)
+    out = np.asarray(loaded(x, training=False))
+    if out.shape != (1, CONVERTED[name][1]) or not np.isfinite(out).all():
+        raise RuntimeError(f"{name}: forward pass gave shape {out.shape} or non-finite values")
+    if not np.allclose(out, np.asarray(converted(x, training=False)), atol=1e-5):
+        raise RuntimeError(f"{name}: reloaded model computes something else")
+
+
+def install_models(*, force: bool = False, names: list[str] | None = None) -> list[str]:
+    """Convert face-api's TF.js weights into Keras weight files; return what was done.
+
+    Idempotent: a model whose source and converted file match ``installed.json`` is left
+    alone unless ``force``. ``names`` limits the work to some of ``CONVERTED``. A model
+    whose module is not written yet is skipped with a message. Raises on any failure
+    (missing source, corrupt shards, failed verification).
+    """
+    directory = model_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    messages = []
+    for name in names or list(CONVERTED):
+        module_name = CONVERTED[name][0]
+        if importlib.util.find_spec(module_name) is None:
+            messages.append(f"{name}: skipped ({module_name} does not exist yet)")
+            continue
+        module = importlib.import_module(module_name)
+        manifest = face_api_dir() / module.MANIFEST
+        source_sha256 = _source_sha256(manifest)
+        path = _weights_path(directory, name)
+        entry = _read_record(directory).get(name, {})
+        if (
+            not force
+            and entry.get("source_sha256") == source_sha256
+            and path.is_file()
+            and _sha256_files([path]) == entry.get("sha256")
+        ):
+            messages.append(f"{name}: up to date ({path})")
+            continue
+
+        converted = module.build_model(tfjs.read_manifest(manifest))
+        tmp = directory / f"{name}.tmp.weights.h5"  # Keras insists on the .weights.h5 suffix
+        converted.save_weights(tmp)
+        sha256 = _sha256_files([tmp])
+        os.replace(tmp, path)
+        _verify(name, converted, directory=directory, sha256=sha256)
+        record = _read_record(directory)
+        record[name] = {
+            "file": path.name,
+            "sha256": sha256,
+            "source_manifest": str(manifest),
+            "source_sha256": source_sha256,
+        }
+        _write_record(directory, record)
+        messages.append(f"{name}: installed {path} from {manifest.name} (verified)")
+    return messages
+
+
+_load_lock = threading.Lock()
+
+
+def _once(load):
+    """Cache a zero-argument loader per process; the lock stops two threads loading twice."""
+    cached = functools.cache(load)
+
+    @functools.wraps(load)
+    def get():
+        with _load_lock:
+            return cached()
+
+    get.cache_clear = cached.cache_clear
+    return get
+
+
+@_once
+def get_embedder():
+    """The face descriptor network (see ``embed``); raises ModelNotInstalled."""
+    return _load("embedder", directory=model_dir())
+
+
+@_once
+def get_expression_model():
+    """The expression network (see ``expression``); raises ModelNotInstalled."""
+    return _load("expression", directory=model_dir())
+
+
+@_once
+def get_detector():
+    """The face detector (weights ship with the ``mtcnn`` wheel; nothing to convert)."""
+    from recognition.pipeline import detect
+
+    return detect.load_detector()
+
+
+def clear_cache() -> None:
+    """Forget loaded models (tests, or after reinstalling in a long-lived process)."""
+    for getter in (get_embedder, get_expression_model, get_detector):
+        getter.cache_clear()

@@ -19,7 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from recognition.pipeline import embed, models  # noqa: E402
+from recognition.pipeline import embed, models
 
 
 def per_face_ms(fn: Callable[[np.ndarray], object], chips: np.ndarray) -> float:

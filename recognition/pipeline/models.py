@@ -180,7 +180,7 @@ def install_models(*, force: bool = False, names: list[str] | None = None) -> li
     return messages
 
 
-_load_lock = threading.Lock()
+_load_lock = threading.RLock()  # re-entrant: a loader may use another getter
 
 
 def _once(load):

@@ -105,7 +105,7 @@ def embedder():
 
     if not (models.face_api_dir() / embed.MANIFEST).exists():
         pytest.skip(f"face-api weights missing in {models.face_api_dir()}: run `npm install`")
-    models.install_models()
+    models.install_models(names=["embedder"])
     return models.get_embedder()
 
 

@@ -44,10 +44,11 @@ def env_list(name: str, default: str) -> list[str]:
 
 def database_from_url(url: str) -> dict:
     """Turn ``postgres://user:password@host:port/name?option=value`` or ``sqlite:///path``
-    into a Django ``DATABASES`` entry (PostgreSQL goes through psycopg 3)."""
+    (four slashes for an absolute path) into a Django ``DATABASES`` entry (PostgreSQL goes
+    through psycopg 3)."""
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": unquote(parts.path)}
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": unquote(parts.path[1:])}
     if parts.scheme not in {"postgres", "postgresql"}:
         raise ValueError(f"DATABASE_URL must start with postgres:// or sqlite://, got {url!r}")
     return {

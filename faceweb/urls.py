@@ -1,6 +1,11 @@
+from django.conf import settings
+from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
 ]
+# Uploaded photos and face crops, served by Django only in development (static() is a no-op
+# with DEBUG off, where the web server in front serves MEDIA_ROOT).
+urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

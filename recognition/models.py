@@ -13,6 +13,7 @@ from django.db.models import Q
 from recognition.pipeline.types import EXPRESSIONS
 
 EMBEDDING_DTYPE = np.dtype("<f4")  # little-endian float32: 128 values = 512 bytes per face
+EMBEDDING_SIZE = 128
 
 
 class Person(models.Model):

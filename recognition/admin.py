@@ -1,0 +1,133 @@
+"""Django admin for people, photos and faces. Deletions and re-analysis go through services,
+so biometric data and files are purged the same way everywhere."""
+
+from django.contrib import admin
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils.html import format_html, format_html_join
+
+from recognition import services
+from recognition.models import Face, Person, Photo
+
+
+def _thumbnail(file, size: int = 64) -> str:
+    if not file:
+        return "—"
+    return format_html(
+        '<img src="{}" style="max-width:{}px;max-height:{}px" alt="">', file.url, size, size
+    )
+
+
+class FaceInline(admin.TabularInline):
+    model = Face
+    fk_name = "photo"
+    extra = 0
+    can_delete = False
+    fields = ("crop_thumbnail", "person", "decision", "distance", "is_reference", "expression")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Face")
+    def crop_thumbnail(self, face: Face) -> str:
+        return _thumbnail(face.crop)
+
+
+@admin.register(Person)
+class PersonAdmin(admin.ModelAdmin):
+    list_display = ("name", "reference_count", "face_count", "created_at")
+    search_fields = ("name",)
+    readonly_fields = ("references",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(
+            n_faces=Count("faces"), n_references=Count("faces", filter=Q(faces__is_reference=True))
+        )
+
+    @admin.display(description="References", ordering="n_references")
+    def reference_count(self, person: Person) -> int:
+        return person.n_references
+
+    @admin.display(description="Faces", ordering="n_faces")
+    def face_count(self, person: Person) -> int:
+        return person.n_faces
+
+    @admin.display(description="Reference faces")
+    def references(self, person: Person) -> str:
+        faces = person.faces.filter(is_reference=True) if person.pk else []
+        return format_html_join("", "{}", ((_thumbnail(f.crop, 96),) for f in faces)) or "—"
+
+    def delete_model(self, request, obj: Person) -> None:
+        services.person_delete(person=obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        with transaction.atomic():
+            for person in queryset:
+                services.person_delete(person=person)
+
+
+@admin.register(Photo)
+class PhotoAdmin(admin.ModelAdmin):
+    list_display = ("id", "thumbnail", "status", "purpose", "source", "face_count", "created_at")
+    list_filter = ("status", "purpose", "source")
+    inlines = (FaceInline,)
+    actions = ("reanalyse",)
+    readonly_fields = (
+        "thumbnail", "file", "content_hash", "size_bytes", "width", "height", "uploaded_by",
+        "source", "purpose", "person", "status", "error", "attempts", "model_version",
+        "timings_ms", "created_at", "queued_at", "started_at", "finished_at",
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(n_faces=Count("faces"))
+
+    def has_add_permission(self, request) -> bool:
+        return False  # uploads go through the app, which stores and queues them
+
+    @admin.display(description="Photo")
+    def thumbnail(self, photo: Photo) -> str:
+        return _thumbnail(photo.file, 96)
+
+    @admin.display(description="Faces", ordering="n_faces")
+    def face_count(self, photo: Photo) -> int:
+        return photo.n_faces
+
+    @admin.action(description="Analyse the selected photos again")
+    def reanalyse(self, request, queryset) -> None:
+        for photo in queryset:
+            services.photo_reanalyse(photo=photo)
+        self.message_user(request, f"{len(queryset)} photo(s) queued for analysis.")
+
+    def delete_model(self, request, obj: Photo) -> None:
+        services.photo_delete(photo=obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        with transaction.atomic():
+            for photo in queryset:
+                services.photo_delete(photo=photo)
+
+
+@admin.register(Face)
+class FaceAdmin(admin.ModelAdmin):
+    """Read-only: a face's identity changes through the app (services.face_assign)."""
+
+    list_display = ("id", "thumbnail", "person", "decision", "distance", "is_reference",
+                    "expression", "photo")
+    list_filter = ("decision", "is_reference", "expression")
+    list_select_related = ("person", "photo")
+    search_fields = ("person__name",)
+    readonly_fields = ("thumbnail",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # a face goes with its photo
+
+    @admin.display(description="Face")
+    def thumbnail(self, face: Face) -> str:
+        return _thumbnail(face.crop)

@@ -1,0 +1,79 @@
+"""Small builders for test rows. Photos hold real (tiny) PNG files; faces hold embeddings
+chosen by the test, so matching can be tested without the models."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
+
+from recognition.models import Face, Person, Photo
+from recognition.pipeline.types import EXPRESSIONS, Detection, FaceResult
+
+
+def png_bytes(width: int = 64, height: int = 48, colour=(200, 150, 120)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def upload(content: bytes | None = None, name: str = "photo.png") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, png_bytes() if content is None else content)
+
+
+def embedding(seed: int) -> np.ndarray:
+    """A (128,) float32 descriptor of unit length; different seeds are ~1.41 apart."""
+    vector = np.random.default_rng(seed).standard_normal(128).astype(np.float32)
+    return vector / np.linalg.norm(vector)
+
+
+def near(vector: np.ndarray, distance: float, seed: int = 99) -> np.ndarray:
+    """A descriptor exactly ``distance`` away from ``vector``."""
+    direction = np.random.default_rng(seed).standard_normal(vector.shape).astype(np.float32)
+    return (vector + distance * direction / np.linalg.norm(direction)).astype(np.float32)
+
+
+def face_result(vector: np.ndarray, box=(10.0, 10.0, 40.0, 40.0)) -> FaceResult:
+    """A FaceResult as the pipeline would return it, with the given descriptor."""
+    landmarks = np.array([[18, 20], [32, 20], [25, 27], [19, 34], [31, 34]], dtype=np.float32)
+    scores = {name: 0.0 for name in EXPRESSIONS} | {"happy": 1.0}
+    return FaceResult(
+        detection=Detection(box=tuple(box), landmarks=landmarks, score=0.99),
+        embedding=np.asarray(vector, dtype=np.float32),
+        expression="happy",
+        expression_scores=scores,
+        chip=np.full((150, 150, 3), 128, dtype=np.uint8),
+    )
+
+
+def make_person(name: str = "Ada") -> Person:
+    return Person.objects.create(name=name)
+
+
+def make_photo(status: str = Photo.Status.DONE, **fields) -> Photo:
+    photo = Photo(status=status, content_hash="0" * 64, size_bytes=1, **fields)
+    photo.file.save("photo.png", ContentFile(png_bytes()), save=False)
+    photo.save()
+    return photo
+
+
+def make_face(
+    photo: Photo | None = None, *, vector: np.ndarray | None = None, person: Person | None = None,
+    reference: bool = False, box=(10.0, 10.0, 40.0, 40.0), model_version: str | None = None,
+) -> Face:
+    """A stored face; with ``person`` it is assigned (and a reference if ``reference``)."""
+    from recognition.services import MODEL_VERSION
+
+    face = Face(
+        photo=photo or make_photo(), box=list(box), landmarks=[[0, 0]] * 5, detection_score=0.99,
+        embedding=(embedding(0) if vector is None else vector).astype("<f4").tobytes(),
+        model_version=model_version or MODEL_VERSION, expression="neutral",
+        expression_scores={"neutral": 1.0}, person=person, is_reference=reference,
+        decision=Face.Decision.ASSIGNED if person else Face.Decision.UNKNOWN,
+    )
+    face.crop.save("face.jpg", ContentFile(b"crop"), save=False)
+    face.save()
+    return face

@@ -186,9 +186,10 @@ FACEWEB_STUCK_AFTER_S = env_int("FACEWEB_STUCK_AFTER_S", 600)
 # it each time) is marked failed rather than retried forever.
 FACEWEB_MAX_ATTEMPTS = env_int("FACEWEB_MAX_ATTEMPTS", 3)
 FACEWEB_SWEEP_INTERVAL_S = env_int("FACEWEB_SWEEP_INTERVAL_S", 60)
-# A job still running when the sweep would re-queue its photo is hung (e.g. a deadlocked
-# library): the pool kills its process and starts a fresh one.
-CELERY_TASK_TIME_LIMIT = FACEWEB_STUCK_AFTER_S
+# An analysis running this long is hung (e.g. a deadlocked library): the pool kills its
+# process and starts a fresh one; the sweep re-queues the photo. Leave room for the first
+# photo of a worker process, which also loads the models.
+CELERY_TASK_TIME_LIMIT = env_int("FACEWEB_TASK_TIME_LIMIT_S", 300)
 CELERY_BEAT_SCHEDULE = {
     "requeue-stuck-photos": {
         "task": "recognition.tasks.requeue_stuck_photos",

@@ -1,0 +1,131 @@
+"""Decode uploaded image files into oriented RGB arrays, and resize them for detection.
+
+Everything downstream works on ``(H, W, 3)`` uint8 RGB arrays in the orientation a person
+sees (EXIF orientation applied). Errors are :class:`ImageError` subclasses whose messages can
+be shown to the person who uploaded the file.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+from typing import BinaryIO
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Pillow format names we decode; the first frame of animated GIFs/WebPs/TIFFs is used.
+ACCEPTED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
+ACCEPTED_FORMATS_TEXT = "JPEG, PNG, WebP, BMP, GIF or TIFF"
+
+# 50 megapixels covers every phone and most DSLR photos (8,660 x 5,773) while keeping one
+# decoded image under ~150 MB of RGB; larger uploads are far more likely to be hostile.
+DEFAULT_MAX_PIXELS = 50_000_000
+
+
+class ImageError(ValueError):
+    """The upload cannot be used as a photo; the message is meant for the person who sent it."""
+
+
+class UnsupportedImage(ImageError):
+    """The file is not an image, or not in an accepted format."""
+
+
+class CorruptImage(ImageError):
+    """The file looks like an image but cannot be decoded (truncated or damaged)."""
+
+
+class ImageTooLarge(ImageError):
+    """The image has more pixels than the configured limit."""
+
+
+def load_image(
+    source: bytes | str | Path | BinaryIO, *, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
+    """Decode an image file into an ``(H, W, 3)`` uint8 RGB array, EXIF orientation applied.
+
+    ``source`` is the file's bytes, a path, or a binary file-like object (e.g. a Django
+    ``UploadedFile``). Grayscale, palette, CMYK, 16-bit and alpha images become RGB (alpha is
+    composited over white). The pixel count is checked from the header before decoding, so a
+    decompression bomb never gets decoded.
+
+    Raises UnsupportedImage, CorruptImage or ImageTooLarge (all ImageError).
+    """
+    if isinstance(source, bytes | bytearray | memoryview):
+        source = io.BytesIO(bytes(source))
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns above its own bomb limit; ours is checked just below.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(source, formats=ACCEPTED_FORMATS)
+    except UnidentifiedImageError:
+        raise UnsupportedImage(
+            f"This file is not a supported image. Please upload a {ACCEPTED_FORMATS_TEXT} file."
+        ) from None
+    except Image.DecompressionBombError:
+        raise _too_large(max_pixels) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise CorruptImage("This image file is damaged and cannot be read.") from exc
+
+    with image:
+        if image.width * image.height > max_pixels:
+            raise _too_large(max_pixels, image.width, image.height)
+        try:
+            image.load()
+        except Exception as exc:  # decoders raise OSError, SyntaxError, struct.error, ...
+            raise CorruptImage(
+                "This image file is damaged or incomplete and cannot be read."
+            ) from exc
+        try:
+            oriented = ImageOps.exif_transpose(image)
+        except (OSError, ValueError, KeyError, TypeError, SyntaxError):
+            # A malformed EXIF block should not cost the photo: keep it as stored.
+            oriented = image
+        return _to_rgb(oriented)
+
+
+def downscale(image: np.ndarray, *, max_side: int) -> tuple[np.ndarray, float]:
+    """Shrink ``image`` (H, W, C) so its longer side is at most ``max_side`` pixels.
+
+    Returns ``(resized, scale)`` where ``scale = resized size / original size`` (1.0 and the
+    same array when no shrinking is needed). Map coordinates back with ``xy / scale``.
+    """
+    height, width = image.shape[:2]
+    scale = max_side / max(height, width)
+    if scale >= 1.0:
+        return image, 1.0
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    # INTER_AREA averages source pixels, so small faces are not aliased away.
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
+
+
+def _too_large(
+    max_pixels: int, width: int | None = None, height: int | None = None
+) -> ImageTooLarge:
+    size = f" ({width} x {height} pixels)" if width else ""
+    return ImageTooLarge(
+        f"This image is too large{size}. The limit is {max_pixels / 1e6:g} megapixels; "
+        "please upload a smaller version."
+    )
+
+
+def _to_rgb(image: Image.Image) -> np.ndarray:
+    """Any Pillow mode -> (H, W, 3) uint8 RGB."""
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        # High bit-depth grayscale: Pillow's own conversion clips at 255 (mostly white).
+        values = np.asarray(image, dtype=np.float32)
+        peak = 1.0 if image.mode == "F" and values.max(initial=0) <= 1.0 else 65535.0
+        if image.mode == "I" and values.max(initial=0) <= 255:
+            peak = 255.0
+        gray = np.clip(values * (255.0 / peak) + 0.5, 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
+    if (image.mode == "P" and "transparency" in image.info) or image.mode in ("PA", "LA", "La"):
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "RGBa"):
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image.convert("RGBA"))
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    return np.asarray(image, dtype=np.uint8).copy()

@@ -1,0 +1,154 @@
+"""load_image: real sample photos and generated edge cases (orientation, modes, bad files)."""
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from recognition.pipeline.image import (
+    CorruptImage,
+    ImageError,
+    ImageTooLarge,
+    UnsupportedImage,
+    downscale,
+    load_image,
+)
+
+
+def encode(image: Image.Image, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def marked_rgb(width: int = 60, height: int = 40) -> np.ndarray:
+    """A grey picture with a red block in its top-left corner, to follow the orientation."""
+    pixels = np.full((height, width, 3), 128, np.uint8)
+    pixels[:10, :15] = (255, 0, 0)
+    return pixels
+
+
+def test_it_decodes_real_photos_of_every_sample_kind_to_rgb_uint8(samples_dir: Path):
+    paths = [
+        "face_recognition_samples/examples/obama.jpg",  # JPEG with an EXIF orientation tag
+        "face_recognition_samples/examples/alex-lacamoire.png",  # RGBA PNG
+        "face_recognition_samples/tests/test_images/32bit.png",
+        "deepface_test_dataset/img47.jpg",  # a WebP file named .jpg
+    ]
+    for path in paths:
+        image = load_image(samples_dir / path)
+        assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3, path
+        assert image.std() > 10, f"{path} decoded to a flat picture"
+
+
+def test_it_accepts_bytes_paths_and_file_objects_alike(tmp_path: Path):
+    data = encode(Image.fromarray(marked_rgb()), "PNG")
+    path = tmp_path / "photo.png"
+    path.write_bytes(data)
+    from_bytes = load_image(data)
+    assert np.array_equal(from_bytes, load_image(path))
+    assert np.array_equal(from_bytes, load_image(str(path)))
+    assert np.array_equal(from_bytes, load_image(io.BytesIO(data)))
+    assert np.array_equal(from_bytes, marked_rgb())
+
+
+def test_it_turns_a_photo_the_way_its_exif_orientation_says():
+    stored = Image.fromarray(marked_rgb(60, 40))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    image = load_image(encode(stored, "JPEG", quality=95, exif=exif.tobytes()))
+    assert image.shape == (60, 40, 3)
+    # The red block was top-left as stored; shown rotated clockwise it is top-right.
+    assert image[:10, -10:, 0].mean() > 200 and image[:10, -10:, 1].mean() < 60
+    assert image[-10:, :10, 0].mean() < 160
+
+
+def test_it_puts_transparent_pixels_on_white():
+    rgba = np.zeros((20, 20, 4), np.uint8)
+    rgba[:, :10] = (0, 0, 255, 255)  # opaque blue left half, transparent right half
+    image = load_image(encode(Image.fromarray(rgba, "RGBA"), "PNG"))
+    assert image.shape == (20, 20, 3)
+    assert (image[:, :10] == (0, 0, 255)).all()
+    assert (image[:, 10:] == 255).all()
+
+
+def test_it_repeats_grayscale_into_three_equal_channels():
+    gray = np.tile(np.arange(0, 250, 10, dtype=np.uint8), (8, 1))
+    image = load_image(encode(Image.fromarray(gray, "L"), "PNG"))
+    assert image.shape == (8, 25, 3)
+    assert (image[..., 0] == gray).all() and (image[..., 1] == gray).all()
+
+
+def test_it_scales_16_bit_images_down_instead_of_clipping_them_white():
+    ramp = np.tile(np.linspace(0, 65535, 64).astype(np.uint16), (4, 1))
+    image = load_image(encode(Image.fromarray(ramp), "PNG"))
+    assert image[0, 0, 0] == 0 and image[0, -1, 0] == 255
+    assert 120 <= image[0, 32, 0] <= 135  # mid-grey stays mid-grey
+
+
+def test_it_converts_palette_cmyk_and_animated_gifs_to_rgb():
+    rgb = Image.fromarray(marked_rgb())
+    for data in (
+        encode(rgb.convert("P"), "GIF"),
+        encode(rgb.convert("CMYK"), "JPEG", quality=95),
+        encode(rgb.convert("CMYK"), "TIFF"),
+        encode(rgb, "BMP"),
+        encode(rgb, "WEBP", lossless=True),
+    ):
+        image = load_image(data)
+        assert image.shape == (40, 60, 3)
+        assert image[2, 2, 0] > 200 and image[2, 2, 1] < 60, "the red corner survives"
+    frames = [Image.new("RGB", (10, 10), colour) for colour in ("red", "blue")]
+    gif = io.BytesIO()
+    frames[0].save(gif, "GIF", save_all=True, append_images=frames[1:])
+    assert load_image(gif.getvalue())[5, 5, 0] > 200, "the first frame is used"
+
+
+def test_a_truncated_file_is_reported_as_corrupt(samples_dir: Path):
+    data = (samples_dir / "face_recognition_samples/examples/obama.jpg").read_bytes()
+    with pytest.raises(CorruptImage, match="damaged"):
+        load_image(data[: len(data) // 2])
+    png = encode(Image.fromarray(marked_rgb()), "PNG")
+    with pytest.raises(CorruptImage):
+        load_image(png[:60])
+
+
+def test_a_text_file_is_reported_as_unsupported_naming_the_accepted_formats():
+    with pytest.raises(UnsupportedImage, match="JPEG, PNG, WebP, BMP, GIF or TIFF") as caught:
+        load_image(b"name,score\nobama,0.9\n")
+    assert isinstance(caught.value, ImageError) and isinstance(caught.value, ValueError)
+
+
+def test_a_format_outside_the_list_is_unsupported_even_if_pillow_reads_it():
+    with pytest.raises(UnsupportedImage):
+        load_image(encode(Image.fromarray(marked_rgb()), "PPM"))
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims ``width`` x ``height`` pixels, as a bomb's would."""
+    data = bytearray(encode(Image.new("L", (8, 8)), "PNG"))
+    header = b"IHDR" + struct.pack(">II", width, height) + bytes(data[24:29])
+    data[12:29] = header
+    data[29:33] = struct.pack(">I", zlib.crc32(header))
+    return bytes(data)
+
+
+def test_a_decompression_bomb_is_refused_from_its_header_before_decoding():
+    with pytest.raises(ImageTooLarge, match="8000 x 8000 pixels.*50 megapixels"):
+        load_image(png_claiming(8000, 8000))
+    with pytest.raises(ImageTooLarge, match="50 megapixels"):  # past Pillow's own limit too
+        load_image(png_claiming(20_000, 20_000))
+    with pytest.raises(ImageTooLarge, match="0.001 megapixels"):
+        load_image(encode(Image.fromarray(marked_rgb()), "PNG"), max_pixels=1_000)
+
+
+def test_downscale_shrinks_the_longer_side_and_reports_the_scale():
+    image = np.zeros((1000, 2000, 3), np.uint8)
+    small, scale = downscale(image, max_side=500)
+    assert small.shape == (250, 500, 3) and scale == 0.25
+    same, scale = downscale(image, max_side=4000)
+    assert same is image and scale == 1.0

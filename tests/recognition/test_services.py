@@ -1,0 +1,404 @@
+"""Services on a real database, with a stand-in pipeline (see conftest.fake_pipeline)."""
+
+import hashlib
+import logging
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError
+from django.utils import timezone
+
+from recognition import services
+from recognition.models import Face, Person, Photo
+from recognition.pipeline.models import ModelNotInstalled
+from tests.factories import (
+    embedding,
+    face_result,
+    make_face,
+    make_person,
+    make_photo,
+    near,
+    png_bytes,
+    upload,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def analysed(fake_pipeline, *faces, **create) -> Photo:
+    """A photo created and analysed with the stand-in pipeline finding ``faces``."""
+    fake_pipeline.faces = list(faces)
+    photo = services.photo_create(file=upload(), **create)
+    return services.photo_analyse(photo=services.photo_claim(photo_id=photo.pk))
+
+
+# --- photo_create ------------------------------------------------------------------------------
+
+
+def test_photo_create_stores_the_file_and_its_hash_and_queues_it_on_commit(
+    queued, django_capture_on_commit_callbacks
+):
+    content = png_bytes()
+    with django_capture_on_commit_callbacks(execute=True):
+        photo = services.photo_create(file=upload(content, name="Holiday PIC.PNG"))
+    photo.refresh_from_db()
+    assert photo.status == Photo.Status.PENDING
+    assert photo.content_hash == hashlib.sha256(content).hexdigest()
+    assert photo.size_bytes == len(content)
+    assert photo.file.read() == content
+    assert photo.file.name.endswith(".png") and "Holiday" not in photo.file.name
+    assert queued == [photo.pk]
+    assert photo.queued_at is not None
+
+
+def test_photo_create_queues_nothing_until_the_transaction_commits(queued):
+    services.photo_create(file=upload())  # the test's transaction never commits
+    assert queued == []
+
+
+def test_photo_create_refuses_a_file_over_the_size_limit(settings):
+    settings.FACEWEB_MAX_UPLOAD_BYTES = 1024 * 1024
+    with pytest.raises(ValidationError, match="larger than the 1 MB limit"):
+        services.photo_create(file=upload(b"x" * (1024 * 1024 + 1)))
+    assert not Photo.objects.exists()
+
+
+def test_photo_create_refuses_an_empty_file():
+    with pytest.raises(ValidationError, match="empty"):
+        services.photo_create(file=upload(b""))
+
+
+def test_an_enrolment_photo_needs_its_person():
+    with pytest.raises(ValidationError, match="needs the person"):
+        services.photo_create(file=upload(), purpose=Photo.Purpose.ENROL)
+
+
+def test_a_photo_uploaded_while_redis_is_down_stays_pending_for_the_sweep(
+    django_capture_on_commit_callbacks, celery_broker, caplog
+):
+    celery_broker("redis://127.0.0.1:1/0")  # nothing listens on port 1
+    with caplog.at_level(logging.WARNING), django_capture_on_commit_callbacks(execute=True):
+        photo = services.photo_create(file=upload())
+    photo.refresh_from_db()
+    assert photo.status == Photo.Status.PENDING
+    assert photo.queued_at is None
+    assert f"Could not queue photo {photo.pk}" in caplog.text
+
+
+# --- photo_claim / photo_analyse ---------------------------------------------------------------
+
+
+def test_a_pending_photo_is_claimed_once():
+    photo = make_photo(status=Photo.Status.PENDING)
+    claimed = services.photo_claim(photo_id=photo.pk)
+    assert claimed.status == Photo.Status.PROCESSING and claimed.attempts == 1
+    assert services.photo_claim(photo_id=photo.pk) is None
+    assert services.photo_claim(photo_id=photo.pk + 1000) is None
+
+
+def test_photo_analyse_stores_every_face_with_its_crop_and_marks_the_photo_done(fake_pipeline):
+    vector = embedding(1)
+    photo = analysed(fake_pipeline, face_result(vector), face_result(embedding(2), box=(5, 5, 9, 9)))
+    photo.refresh_from_db()
+    assert photo.status == Photo.Status.DONE and photo.error == ""
+    assert (photo.width, photo.height) == (64, 48)
+    assert photo.model_version == services.MODEL_VERSION
+    assert photo.timings_ms == {"detect": 1.0}
+    first, second = photo.faces.all()
+    assert first.embedding_array().tolist() == vector.tolist()
+    assert first.box == [10.0, 10.0, 40.0, 40.0] and second.box == [5.0, 5.0, 9.0, 9.0]
+    assert first.expression == "happy" and first.expression_scores["happy"] == 1.0
+    assert first.decision == Face.Decision.UNKNOWN and first.person is None
+    assert first.crop.storage.exists(first.crop.name)
+    assert first.crop.read()[:2] == b"\xff\xd8"  # a JPEG
+
+
+def test_it_recognises_a_face_near_a_reference(fake_pipeline):
+    ada = make_person("Ada")
+    make_face(vector=embedding(1), person=ada, reference=True)
+    photo = analysed(fake_pipeline, face_result(near(embedding(1), 0.3)))
+    face = photo.faces.get()
+    assert face.person == ada and face.decision == Face.Decision.AUTO
+    assert face.distance == pytest.approx(0.3, abs=1e-5)
+    assert not face.is_reference  # automatic matches never teach the gallery
+
+
+def test_it_keeps_a_face_unknown_when_every_person_is_too_far(fake_pipeline):
+    make_face(vector=embedding(1), person=make_person("Ada"), reference=True)
+    face = analysed(fake_pipeline, face_result(near(embedding(1), 0.7))).faces.get()
+    assert face.person is None and face.decision == Face.Decision.UNKNOWN
+    assert face.distance == pytest.approx(0.7, abs=1e-5)
+
+
+def test_it_keeps_a_face_unknown_when_two_people_are_too_close_to_tell_apart(
+    fake_pipeline, settings
+):
+    settings.FACEWEB_MATCH_MARGIN = 0.05
+    ada, bob = make_person("Ada"), make_person("Bob")
+    probe = embedding(1)
+    make_face(vector=near(probe, 0.40, seed=1), person=ada, reference=True)
+    make_face(vector=near(probe, 0.43, seed=2), person=bob, reference=True)
+    assert analysed(fake_pipeline, face_result(probe)).faces.get().person is None
+
+    settings.FACEWEB_MATCH_MARGIN = 0.02
+    assert analysed(fake_pipeline, face_result(probe)).faces.get().person == ada
+
+
+def test_the_match_threshold_setting_overrides_the_pipeline_default(fake_pipeline, settings):
+    make_face(vector=embedding(1), person=make_person("Ada"), reference=True)
+    settings.FACEWEB_MATCH_THRESHOLD = 0.2
+    assert analysed(fake_pipeline, face_result(near(embedding(1), 0.3))).faces.get().person is None
+
+
+def test_only_references_of_the_current_model_version_are_matched(fake_pipeline):
+    make_face(vector=embedding(1), person=make_person("Ada"), reference=True, model_version="old")
+    assert analysed(fake_pipeline, face_result(embedding(1))).faces.get().person is None
+
+
+def test_a_damaged_upload_ends_failed_with_a_readable_error(fake_pipeline):
+    photo = services.photo_create(file=upload(png_bytes()[:60]))
+    services.photo_analyse(photo=services.photo_claim(photo_id=photo.pk))
+    photo.refresh_from_db()
+    assert photo.status == Photo.Status.FAILED
+    assert "damaged" in photo.error
+    assert fake_pipeline.calls == 0
+
+
+def test_a_file_that_is_not_an_image_ends_failed_saying_which_formats_work(fake_pipeline):
+    photo = services.photo_create(file=upload(b"%PDF-1.4 not a photo", name="cv.pdf"))
+    services.photo_analyse(photo=services.photo_claim(photo_id=photo.pk))
+    photo.refresh_from_db()
+    assert photo.status == Photo.Status.FAILED and "JPEG" in photo.error
+
+
+def test_missing_models_fail_the_photo_with_the_command_that_installs_them(fake_pipeline):
+    fake_pipeline.error = ModelNotInstalled("the embedder model is not installed in var/models")
+    photo = analysed(fake_pipeline)
+    photo.refresh_from_db()
+    assert photo.status == Photo.Status.FAILED
+    assert "python manage.py install_models" in photo.error
+
+
+def test_a_crash_in_the_pipeline_fails_the_photo_and_is_logged(fake_pipeline, caplog):
+    fake_pipeline.error = ZeroDivisionError("oops")
+    photo = analysed(fake_pipeline)
+    photo.refresh_from_db()
+    assert photo.status == Photo.Status.FAILED
+    assert "ZeroDivisionError" in photo.error
+    assert f"Analysing photo {photo.pk} crashed" in caplog.text
+
+
+def test_a_rerun_replaces_the_faces_and_keeps_what_people_assigned(
+    fake_pipeline, queued, django_capture_on_commit_callbacks
+):
+    photo = analysed(
+        fake_pipeline, face_result(embedding(1)), face_result(embedding(2), (50, 50, 90, 90))
+    )
+    first, second = photo.faces.all()
+    services.face_assign(face=first, new_person_name="Ada")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.photo_reanalyse(photo=photo)
+        fake_pipeline.faces = [face_result(embedding(1), box=(11, 11, 41, 41))]  # moved a bit
+        services.photo_analyse(photo=services.photo_claim(photo_id=photo.pk))
+
+    face = photo.faces.get()
+    assert face.pk not in (first.pk, second.pk)
+    assert face.person.name == "Ada" and face.is_reference
+    assert face.decision == Face.Decision.ASSIGNED
+    assert not Face.objects.filter(pk__in=[first.pk, second.pk]).exists()
+    assert not second.crop.storage.exists(second.crop.name)
+    assert queued == [photo.pk]
+
+
+def test_a_stale_claim_cannot_overwrite_a_newer_one(fake_pipeline):
+    photo = make_photo(status=Photo.Status.PENDING)
+    stale = services.photo_claim(photo_id=photo.pk)
+    Photo.objects.filter(pk=photo.pk).update(status=Photo.Status.PENDING)  # the sweep's reset
+    services.photo_claim(photo_id=photo.pk)
+    fake_pipeline.faces = [face_result(embedding(1))]
+    services.photo_analyse(photo=stale)
+    photo.refresh_from_db()
+    assert photo.status == Photo.Status.PROCESSING and photo.attempts == 2
+    assert not photo.faces.exists()
+
+
+# --- enrolment and assignment ------------------------------------------------------------------
+
+
+def test_a_photo_with_one_face_enrols_a_person(fake_pipeline):
+    ada = services.person_create(name="  Ada ")
+    photo = analysed(fake_pipeline, face_result(embedding(1)))
+    face = services.person_enrol(person=ada, photo=photo)
+    assert ada.name == "Ada"
+    assert face.person == ada and face.is_reference and face.decision == Face.Decision.ASSIGNED
+
+
+def test_enrolment_refuses_a_photo_without_a_face(fake_pipeline):
+    photo = analysed(fake_pipeline)
+    with pytest.raises(ValidationError, match="No face was found"):
+        services.person_enrol(person=make_person(), photo=photo)
+
+
+def test_enrolment_asks_which_face_when_a_photo_shows_several(fake_pipeline):
+    ada = make_person("Ada")
+    photo = analysed(fake_pipeline, face_result(embedding(1)), face_result(embedding(2)))
+    with pytest.raises(ValidationError, match="shows 2 faces; choose which one is Ada"):
+        services.person_enrol(person=ada, photo=photo)
+    chosen = photo.faces.last()
+    assert services.person_enrol(person=ada, photo=photo, face=chosen).person == ada
+    assert list(ada.faces.filter(is_reference=True)) == [chosen]
+
+
+def test_enrolment_refuses_a_face_from_another_photo(fake_pipeline):
+    photo = analysed(fake_pipeline, face_result(embedding(1)))
+    with pytest.raises(ValidationError, match="not in this photo"):
+        services.person_enrol(person=make_person(), photo=photo, face=make_face())
+
+
+def test_enrolment_waits_for_the_analysis():
+    photo = make_photo(status=Photo.Status.PENDING)
+    with pytest.raises(ValidationError, match="not been analysed yet"):
+        services.person_enrol(person=make_person(), photo=photo)
+
+
+def test_an_enrolment_photo_enrols_its_person_as_soon_as_it_is_analysed(fake_pipeline):
+    ada = make_person("Ada")
+    photo = analysed(fake_pipeline, face_result(embedding(1)), purpose="enrol", person=ada)
+    assert photo.status == Photo.Status.DONE and photo.error == ""
+    assert ada.faces.get(is_reference=True).photo == photo
+
+
+def test_an_enrolment_photo_with_two_faces_says_why_it_enrolled_nobody(fake_pipeline):
+    ada = make_person("Ada")
+    photo = analysed(
+        fake_pipeline, face_result(embedding(1)), face_result(embedding(2)),
+        purpose="enrol", person=ada,
+    )
+    photo.refresh_from_db()
+    assert photo.status == Photo.Status.DONE
+    assert photo.error == "This photo shows 2 faces; choose which one is Ada."
+    assert not ada.faces.exists()
+
+
+def test_a_face_can_start_a_new_person():
+    face = services.face_assign(face=make_face(), new_person_name="Grace")
+    assert Person.objects.get().name == "Grace"
+    assert face.person.name == "Grace" and face.is_reference
+
+
+def test_assigning_a_face_needs_exactly_one_of_a_person_or_a_new_name():
+    with pytest.raises(ValidationError, match="not both"):
+        services.face_assign(face=make_face())
+    with pytest.raises(ValidationError, match="not both"):
+        services.face_assign(face=make_face(), person=make_person(), new_person_name="Bob")
+
+
+def test_a_person_needs_a_name():
+    with pytest.raises(ValidationError):
+        services.person_create(name="   ")
+
+
+# --- deletion ----------------------------------------------------------------------------------
+
+
+def test_person_delete_purges_their_references_enrolment_photos_and_files(
+    fake_pipeline, django_capture_on_commit_callbacks
+):
+    ada = make_person("Ada")
+    enrolment = analysed(fake_pipeline, face_result(embedding(1)), purpose="enrol", person=ada)
+    group = analysed(fake_pipeline, face_result(embedding(2)), face_result(near(embedding(1), 0.2)))
+    assigned, matched = group.faces.all()
+    services.face_assign(face=assigned, person=ada)
+    matched.refresh_from_db()
+    assert matched.person == ada and matched.decision == Face.Decision.AUTO
+    files = [enrolment.file, *(f.crop for f in Face.objects.filter(person=ada, is_reference=True))]
+    assert all(f.storage.exists(f.name) for f in files)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.person_delete(person=ada)
+
+    assert not Person.objects.exists()
+    assert not Photo.objects.filter(pk=enrolment.pk).exists()
+    assert not Face.objects.filter(pk=assigned.pk).exists()
+    matched.refresh_from_db()
+    assert matched.person is None and matched.decision == Face.Decision.UNKNOWN
+    assert not any(f.storage.exists(f.name) for f in files)
+    assert group.file.storage.exists(group.file.name)  # other people's photos stay
+    assert matched.crop.storage.exists(matched.crop.name)
+
+
+def test_deleting_a_person_outside_the_services_fails_instead_of_keeping_their_faces():
+    ada = make_person("Ada")
+    make_face(person=ada, reference=True)
+    with pytest.raises(IntegrityError):
+        ada.delete()
+
+
+def test_photo_delete_removes_its_faces_and_files(django_capture_on_commit_callbacks):
+    face = make_face()
+    photo = face.photo
+    with django_capture_on_commit_callbacks(execute=True):
+        services.photo_delete(photo=photo)
+    assert not Face.objects.exists()
+    assert not photo.file.storage.exists(photo.file.name)
+    assert not face.crop.storage.exists(face.crop.name)
+
+
+# --- the sweep ---------------------------------------------------------------------------------
+
+
+def stuck_photo(status: str, *, seconds_ago: float, queued: bool = True, attempts: int = 0):
+    at = timezone.now() - timedelta(seconds=seconds_ago)
+    photo = make_photo(status=status)
+    Photo.objects.filter(pk=photo.pk).update(
+        queued_at=at if queued else None, started_at=at, attempts=attempts
+    )
+    return photo
+
+
+def test_the_sweep_queues_photos_that_were_never_queued_or_have_waited_too_long(queued, settings):
+    settings.FACEWEB_STUCK_AFTER_S = 60
+    never = stuck_photo(Photo.Status.PENDING, seconds_ago=1, queued=False)
+    lost = stuck_photo(Photo.Status.PENDING, seconds_ago=61)
+    stuck_photo(Photo.Status.PENDING, seconds_ago=30)  # queued recently: leave it
+    stuck_photo(Photo.Status.DONE, seconds_ago=600)
+    assert services.photos_requeue_stuck() == 2
+    assert queued == [never.pk, lost.pk]
+
+
+def test_the_sweep_hands_back_photos_whose_worker_died(queued, settings):
+    settings.FACEWEB_STUCK_AFTER_S = 60
+    dead = stuck_photo(Photo.Status.PROCESSING, seconds_ago=61, attempts=1)
+    busy = stuck_photo(Photo.Status.PROCESSING, seconds_ago=5, attempts=1)
+    assert services.photos_requeue_stuck() == 1
+    assert queued == [dead.pk]
+    dead.refresh_from_db()
+    busy.refresh_from_db()
+    assert dead.status == Photo.Status.PENDING and busy.status == Photo.Status.PROCESSING
+
+
+def test_the_sweep_gives_up_on_a_photo_that_killed_its_worker_every_time(queued, settings):
+    settings.FACEWEB_STUCK_AFTER_S, settings.FACEWEB_MAX_ATTEMPTS = 60, 3
+    photo = stuck_photo(Photo.Status.PROCESSING, seconds_ago=61, attempts=3)
+    assert services.photos_requeue_stuck() == 0
+    photo.refresh_from_db()
+    assert photo.status == Photo.Status.FAILED and "never finished" in photo.error
+
+
+def test_the_sweep_stops_at_the_first_publish_that_fails(celery_broker):
+    celery_broker("redis://127.0.0.1:1/0")
+    stuck_photo(Photo.Status.PENDING, seconds_ago=1, queued=False)
+    stuck_photo(Photo.Status.PENDING, seconds_ago=1, queued=False)
+    assert services.photos_requeue_stuck() == 0
+    assert Photo.objects.filter(queued_at__isnull=True).count() == 2
+
+
+def test_reanalysing_a_failed_photo_queues_it_again(queued, django_capture_on_commit_callbacks):
+    photo = make_photo(status=Photo.Status.FAILED, error="models missing")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.photo_reanalyse(photo=photo)
+    photo.refresh_from_db()
+    assert photo.status == Photo.Status.PENDING and photo.error == ""
+    assert queued == [photo.pk]

@@ -10,7 +10,7 @@ PY_STAMP := $(VENV)/.faceweb-installed
 NODE_STAMP := node_modules/.faceweb-installed
 MODELS_STAMP := var/models/.faceweb-installed
 
-.PHONY: run test setup lint
+.PHONY: run test setup lint bench-setup
 
 run: setup
 	$(PY) manage.py migrate --noinput
@@ -43,4 +43,16 @@ $(NODE_STAMP): package.json package-lock.json
 # itself checks checksums and skips what is up to date.
 $(MODELS_STAMP): $(PY_STAMP) $(NODE_STAMP) recognition/pipeline/models.py
 	$(PY) manage.py install_models
+	touch $@
+
+# The reference for bench/benchmark.py: face_recognition on the prebuilt dlib-bin wheel, in its
+# own virtualenv. Plain `pip install face_recognition` would compile dlib from source (~12 min).
+BENCH_VENV := .bench-venv
+bench-setup: $(BENCH_VENV)/.faceweb-installed
+
+$(BENCH_VENV)/.faceweb-installed:
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet dlib-bin face_recognition_models
+	$(BENCH_VENV)/bin/pip install --quiet --no-deps face_recognition
+	$(BENCH_VENV)/bin/pip install --quiet click numpy pillow
 	touch $@

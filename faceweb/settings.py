@@ -111,6 +111,11 @@ TEMPLATES = [
 ]
 WSGI_APPLICATION = "faceweb.wsgi.application"
 
+# Every page needs a signed-in user (the views say so); the login page is Django's own.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "recognition:recognise"
+LOGOUT_REDIRECT_URL = "login"
+
 if os.environ.get("DATABASE_URL"):
     DATABASES = {"default": database_from_url(os.environ["DATABASE_URL"])}
 else:
@@ -137,7 +142,12 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    # Front-end libraries installed by npm (package.json), served by the app itself: a
+    # self-hosted app must work offline, so no CDN.
+    ("vendor/chart.js", BASE_DIR / "node_modules" / "chart.js" / "dist"),
+]
 STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))

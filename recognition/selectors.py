@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 import numpy as np
-from django.db.models import Count, Max
+from django.db.models import Count, Exists, Max, OuterRef, Prefetch, Q, QuerySet
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 
-from recognition.models import EMBEDDING_DTYPE, EMBEDDING_SIZE, Face
+from recognition.models import EMBEDDING_DTYPE, EMBEDDING_SIZE, Face, Person, Photo
+from recognition.pipeline.types import EXPRESSIONS
 
 
 @dataclass(frozen=True)
@@ -100,3 +104,193 @@ def identify(
         person = None if best > threshold or too_close else int(gallery.people[order[0]])
         matches.append(Match(person, best))
     return matches
+
+
+# --- Photos, people and statistics for the pages and the API -----------------------------------
+
+
+def photos_visible_to(*, user) -> QuerySet[Photo]:
+    """Staff see every photo; anyone else only the photos they uploaded."""
+    return Photo.objects.all() if user.is_staff else Photo.objects.filter(uploaded_by=user)
+
+
+def photo_list(
+    *,
+    user,
+    person_id: int | None = None,
+    expression: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    unknown_only: bool = False,
+) -> QuerySet[Photo]:
+    """Photos ``user`` may see, newest first, with uploader and faces (and their people).
+
+    Filters: a face of ``person_id``; a face showing ``expression`` (the same face as the
+    person's when both are given); uploaded from ``date_from`` to ``date_to`` inclusive (dates
+    in TIME_ZONE); at least one unknown face. Faces come without their embeddings.
+    """
+    photos = photos_visible_to(user=user)
+    if person_id is not None or expression:
+        faces = Face.objects.filter(photo=OuterRef("pk"))
+        if person_id is not None:
+            faces = faces.filter(person_id=person_id)
+        if expression:
+            faces = faces.filter(expression=expression)
+        photos = photos.filter(Exists(faces))
+    if unknown_only:
+        unknown = Face.objects.filter(photo=OuterRef("pk"), decision=Face.Decision.UNKNOWN)
+        photos = photos.filter(Exists(unknown))
+    if date_from is not None:
+        photos = photos.filter(created_at__date__gte=date_from)
+    if date_to is not None:
+        photos = photos.filter(created_at__date__lte=date_to)
+    faces = Face.objects.select_related("person").defer("embedding")
+    return photos.select_related("uploaded_by").prefetch_related(Prefetch("faces", faces))
+
+
+def person_timeline(*, user, person_id: int) -> QuerySet[Face]:
+    """Every face of a person in the photos ``user`` may see, newest photo first."""
+    return (
+        Face.objects.filter(person_id=person_id, photo__in=photos_visible_to(user=user))
+        .select_related("photo", "photo__uploaded_by")
+        .defer("embedding")
+        .order_by("-photo__created_at", "-photo_id", "id")
+    )
+
+
+def person_list() -> QuerySet[Person]:
+    """People by name, with ``n_references`` and ``n_faces`` counted and their reference faces
+    prefetched as ``references``."""
+    references = Face.objects.filter(is_reference=True).defer("embedding").order_by("-id")
+    return Person.objects.annotate(
+        n_faces=Count("faces"), n_references=Count("faces", filter=Q(faces__is_reference=True))
+    ).prefetch_related(Prefetch("faces", references, to_attr="references"))
+
+
+def face_nearest_people(*, face: Face, limit: int = 5) -> list[tuple[Person, float]]:
+    """The ``limit`` people whose nearest reference face is closest to ``face``, nearest first,
+    with that distance. A reference face is not compared with itself."""
+    gallery = gallery_get(model_version=face.model_version)
+    if len(gallery.people) == 0:
+        return []
+    vector = face.embedding_array()
+    to_refs = np.linalg.norm(gallery.embeddings - vector, axis=1)
+    if face.is_reference:
+        to_refs[np.all(gallery.embeddings == vector, axis=1)] = np.inf
+    to_people = np.full(len(gallery.people), np.inf)
+    np.minimum.at(to_people, gallery.person_index, to_refs)
+    order = [i for i in np.argsort(to_people)[:limit] if np.isfinite(to_people[i])]
+    people = Person.objects.in_bulk([int(gallery.people[i]) for i in order])
+    return [
+        (people[int(gallery.people[i])], float(to_people[i]))
+        for i in order
+        if int(gallery.people[i]) in people
+    ]
+
+
+def unknown_face_groups(
+    *, threshold: float, model_version: str, limit: int = 1000
+) -> list[list[Face]]:
+    """The newest ``limit`` unknown faces, grouped: probably the same stranger.
+
+    Two faces closer than ``threshold`` join a group, and groups sharing a face merge (single
+    linkage, by union-find). Largest groups first, then the newest; newest face first within.
+    """
+    faces = list(
+        Face.objects.filter(decision=Face.Decision.UNKNOWN, model_version=model_version)
+        .select_related("photo")
+        .order_by("-id")[:limit]
+    )
+    if not faces:
+        return []
+    vectors = np.stack([f.embedding_array() for f in faces]).astype(np.float64)
+    squared = (vectors**2).sum(axis=1)
+    distances = np.sqrt(np.maximum(squared[:, None] + squared[None, :] - 2 * vectors @ vectors.T, 0))
+    parent = list(range(len(faces)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in zip(*np.nonzero(np.triu(distances < threshold, k=1)), strict=True):
+        parent[root(int(i))] = root(int(j))
+    groups: dict[int, list[Face]] = {}
+    for i, face in enumerate(faces):  # newest first, so each group is too
+        groups.setdefault(root(i), []).append(face)
+    return sorted(groups.values(), key=lambda group: (-len(group), -group[0].pk))
+
+
+@dataclass(frozen=True)
+class DashboardStats:
+    """Counts over the photos a user may see (see ``dashboard_stats``)."""
+
+    people: int
+    photos: int
+    faces: int
+    recognised: int
+    unknown: int
+    statuses: dict[str, int]  # photo status -> count, every status present
+    per_day: list[tuple[date, int, int]]  # (day, recognised faces, unknown faces), oldest first
+    expressions: dict[str, int]  # expression -> faces, every expression present
+    expressions_by_person: list[tuple[str, dict[str, int]]]  # most seen people first
+    recent: list[Photo]
+
+
+def dashboard_stats(
+    *, user, days: int = 30, top_people: int = 10, recent: int = 8, today: date | None = None
+) -> DashboardStats:
+    """Counts for the dashboard over the photos ``user`` may see (staff: all), in a fixed
+    number of queries. ``per_day`` covers the last ``days`` days up to ``today``, zeros
+    included."""
+    today = today or timezone.localdate()
+    first_day = today - timedelta(days=days - 1)
+    photos = photos_visible_to(user=user)
+    faces = Face.objects.filter(photo__in=photos)
+    totals = faces.aggregate(
+        faces=Count("id"), recognised=Count("id", filter=Q(person__isnull=False))
+    )
+    statuses = dict.fromkeys(Photo.Status.values, 0)
+    statuses.update(photos.order_by().values_list("status").annotate(n=Count("id")))
+    daily = (
+        faces.filter(photo__created_at__date__gte=first_day)
+        .annotate(day=TruncDate("photo__created_at"))
+        .order_by()
+        .values("day")
+        .annotate(
+            recognised=Count("id", filter=Q(person__isnull=False)),
+            unknown=Count("id", filter=Q(person__isnull=True)),
+        )
+    )
+    by_day = {row["day"]: (row["recognised"], row["unknown"]) for row in daily}
+    expressions = dict.fromkeys(EXPRESSIONS, 0)
+    expressions.update(faces.order_by().values_list("expression").annotate(n=Count("id")))
+    top = (
+        faces.filter(person__isnull=False).order_by().values("person_id")
+        .annotate(n=Count("id")).order_by("-n", "person_id").values_list("person_id", flat=True)
+    )[:top_people]
+    rows = (
+        faces.filter(person_id__in=list(top)).order_by()
+        .values_list("person_id", "person__name", "expression").annotate(n=Count("id"))
+    )
+    by_person: dict[int, tuple[str, dict[str, int]]] = {}
+    for person_id, name, expression, n in rows:
+        by_person.setdefault(person_id, (name, dict.fromkeys(EXPRESSIONS, 0)))[1][expression] = n
+    return DashboardStats(
+        people=Person.objects.count(),
+        photos=sum(statuses.values()),
+        faces=totals["faces"],
+        recognised=totals["recognised"],
+        unknown=totals["faces"] - totals["recognised"],
+        statuses=statuses,
+        per_day=[
+            (day, *by_day.get(day, (0, 0)))
+            for day in (first_day + timedelta(days=i) for i in range(days))
+        ],
+        expressions=expressions,
+        expressions_by_person=sorted(
+            by_person.values(), key=lambda item: -sum(item[1].values())
+        ),
+        recent=list(photo_list(user=user)[:recent]),
+    )

@@ -118,6 +118,20 @@ def face_assign(*, face: Face, person: Person | None = None, new_person_name: st
     return face
 
 
+def faces_assign(
+    *, faces: list[Face], person: Person | None = None, new_person_name: str = ""
+) -> Person:
+    """Say that all ``faces`` (e.g. a group of similar unknown faces) are one person, existing
+    or new, in one transaction; each becomes a reference. Returns the person."""
+    if not faces:
+        raise ValidationError("Choose at least one face.")
+    with transaction.atomic():
+        first = face_assign(face=faces[0], person=person, new_person_name=new_person_name)
+        for face in faces[1:]:
+            face_assign(face=face, person=first.person)
+    return first.person
+
+
 # --- Photos ------------------------------------------------------------------------------------
 
 

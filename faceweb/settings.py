@@ -42,6 +42,15 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def env_rate(name: str, default: str) -> str:
+    """A throttle rate such as ``600/min`` (per second, minute, hour or day)."""
+    value = os.environ.get(name) or default
+    count, _, period = value.partition("/")
+    if not count.isdigit() or period[:1] not in {"s", "m", "h", "d"}:
+        raise ValueError(f"{name} must look like 600/min (per s, min, hour or day), got {value!r}")
+    return value
+
+
 def database_from_url(url: str) -> dict:
     """Turn ``postgres://user:password@host:port/name?option=value`` or ``sqlite:///path``
     (four slashes for an absolute path) into a Django ``DATABASES`` entry (PostgreSQL goes
@@ -80,6 +89,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "recognition",
 ]
 
@@ -206,3 +218,51 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": FACEWEB_SWEEP_INTERVAL_S,
     }
 }
+
+# --- API (Django REST framework, /api/v1/) -----------------------------------------------------
+REST_FRAMEWORK = {
+    # Token first: an anonymous API call gets 401 with a WWW-Authenticate header; the browser's
+    # session (with its CSRF check) works as well.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["recognition.api.common.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "recognition.api.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "recognition.api.errors.exception_handler",
+    # Per user (hence per token), per anonymous client IP, and tighter scopes for the
+    # synchronous analyses (each takes the web process's analysis slot) and for password
+    # guesses at the token endpoint. Counts live in the default cache (per process).
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+        "rest_framework.throttling.ScopedRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_rate("FACEWEB_API_RATE_ANON", "60/min"),
+        "user": env_rate("FACEWEB_API_RATE_USER", "600/min"),
+        "analyse": env_rate("FACEWEB_API_RATE_ANALYSE", "30/min"),
+        "token": env_rate("FACEWEB_API_RATE_TOKEN", "10/min"),
+    },
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "faceweb API",
+    "DESCRIPTION": "Face recognition: submit photos, poll results, manage people, verify and "
+    "identify faces. Errors are JSON: {\"error\": {\"code\", \"message\", \"fields\"?}}.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Multipart uploads appear as files in requests, not as strings in responses.
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI and ReDoc from drf-spectacular-sidecar's static files: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+# submit?wait=N: the longest a client may ask the API to hold a request for a result.
+FACEWEB_API_MAX_WAIT_S = env_int("FACEWEB_API_MAX_WAIT_S", 10)
+# Verify/identify run the pipeline in the web process, one at a time: a request waits this
+# long for its turn, then gets 503 "busy".
+FACEWEB_SYNC_WAIT_S = env_float("FACEWEB_SYNC_WAIT_S", 15.0)

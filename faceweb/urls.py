@@ -1,10 +1,12 @@
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # The REST API, with its OpenAPI schema (schema/) and docs (docs/, redoc/).
+    path("api/v1/", include("recognition.api.urls")),
 ]
 # Uploaded photos and face crops, served by Django only in development (static() is a no-op
 # with DEBUG off, where the web server in front serves MEDIA_ROOT).

@@ -91,19 +91,37 @@ def identify(
     """
     if len(gallery.people) == 0:
         return [Match(None, None) for _ in range(len(embeddings))]
-    # (F, N) distances to every reference, then (F, P) distances to every person.
-    to_refs = np.linalg.norm(embeddings[:, None, :] - gallery.embeddings[None, :, :], axis=2)
-    to_people = np.full((len(embeddings), len(gallery.people)), np.inf)
-    for f in range(len(embeddings)):
-        np.minimum.at(to_people[f], gallery.person_index, to_refs[f])
     matches = []
-    for row in to_people:
+    for row in _person_distances(embeddings, gallery):
         order = np.argsort(row)
         best = float(row[order[0]])
         too_close = len(order) > 1 and row[order[1]] - best < margin
         person = None if best > threshold or too_close else int(gallery.people[order[0]])
         matches.append(Match(person, best))
     return matches
+
+
+def gallery_nearest(
+    *, embeddings: np.ndarray, gallery: Gallery, limit: int
+) -> list[list[tuple[int, float]]]:
+    """For each of ``embeddings`` (F, 128) float32, the ``limit`` nearest people as
+    ``(person_id, distance)``, nearest first (a person's distance: their nearest reference)."""
+    if len(gallery.people) == 0:
+        return [[] for _ in range(len(embeddings))]
+    return [
+        [(int(gallery.people[i]), float(row[i])) for i in np.argsort(row)[:limit]]
+        for row in _person_distances(embeddings, gallery)
+    ]
+
+
+def _person_distances(embeddings: np.ndarray, gallery: Gallery) -> np.ndarray:
+    """(F, P) distance from each embedding to each gallery person's nearest reference."""
+    # (F, N) distances to every reference, then the minimum per person.
+    to_refs = np.linalg.norm(embeddings[:, None, :] - gallery.embeddings[None, :, :], axis=2)
+    to_people = np.full((len(embeddings), len(gallery.people)), np.inf)
+    for f in range(len(embeddings)):
+        np.minimum.at(to_people[f], gallery.person_index, to_refs[f])
+    return to_people
 
 
 # --- Photos, people and statistics for the pages and the API -----------------------------------
@@ -294,3 +312,70 @@ def dashboard_stats(
         ),
         recent=list(photo_list(user=user)[:recent]),
     )
+
+
+# --- For the API ---------------------------------------------------------------------------------
+
+
+def faces_visible_to(*, user) -> QuerySet[Face]:
+    """Faces in the photos ``user`` may see, with their person."""
+    return Face.objects.filter(photo__in=photos_visible_to(user=user)).select_related("person")
+
+
+def person_references(*, person: Person) -> QuerySet[Face]:
+    """A person's reference faces (their gallery), newest first, without embeddings."""
+    return (
+        Face.objects.filter(person=person, is_reference=True)
+        .select_related("person").defer("embedding").order_by("-id")
+    )
+
+
+def photo_is_finished(*, photo_id: int) -> bool:
+    """Whether analysis of the photo is over (done or failed), or the photo is gone."""
+    unfinished = (Photo.Status.PENDING, Photo.Status.PROCESSING)
+    return not Photo.objects.filter(pk=photo_id, status__in=unfinished).exists()
+
+
+def system_health(*, timeout: float = 1.0) -> dict:
+    """Whether the database, Redis and a Celery worker answer, and how much work waits.
+
+    Each probe gives up after about ``timeout`` seconds. ``queue.waiting`` is the jobs in
+    Redis not yet taken by a worker, ``queue.reserved`` those taken but not finished (a job
+    is acknowledged only when done); photo counts come from the database.
+    """
+    import redis
+    from django.conf import settings
+    from django.db import DatabaseError, connection
+
+    from faceweb.celery import app
+
+    report: dict = {"queue": {"waiting": None, "reserved": None}}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        counts = dict(Photo.objects.order_by().values_list("status").annotate(n=Count("id")))
+        report["queue"].update({s: counts.get(s, 0) for s in Photo.Status.values})
+        report["database"] = {"ok": True}
+    except DatabaseError as exc:
+        report["database"] = {"ok": False, "error": str(exc)}
+    client = redis.Redis.from_url(
+        settings.REDIS_URL, socket_timeout=timeout, socket_connect_timeout=timeout
+    )
+    try:
+        with client:
+            client.ping()
+            report["queue"]["waiting"] = client.llen(app.conf.task_default_queue)
+            report["queue"]["reserved"] = client.hlen("unacked")  # kombu's Redis transport
+        report["redis"] = {"ok": True}
+    except redis.RedisError as exc:
+        report["redis"] = {"ok": False, "error": str(exc)}
+    report["workers"] = {"ok": False, "names": []}
+    if report["redis"]["ok"]:
+        # Waits the whole ``timeout``: every worker that answers in time is listed.
+        replies = app.control.ping(timeout=timeout)
+        report["workers"]["names"] = sorted(name for reply in replies for name in reply)
+        report["workers"]["ok"] = bool(replies)
+    else:
+        report["workers"]["error"] = "Redis is unreachable, so workers cannot be asked."
+    report["ok"] = all(report[k]["ok"] for k in ("database", "redis", "workers"))
+    return report

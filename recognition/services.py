@@ -11,12 +11,15 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import threading
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import kombu.exceptions
 import numpy as np
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.base import ContentFile
@@ -24,9 +27,11 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from PIL import Image
+from rest_framework.authtoken.models import Token
 
 from recognition import selectors
 from recognition.models import EMBEDDING_DTYPE, EMBEDDING_SIZE, Face, Person, Photo
+from recognition.pipeline.types import FaceResult
 
 logger = logging.getLogger(__name__)
 
@@ -309,6 +314,266 @@ def match_threshold() -> float:
     from recognition.pipeline.analyse import DEFAULT_THRESHOLD
 
     return DEFAULT_THRESHOLD
+
+
+# --- People: rename, merge, reference faces ------------------------------------------------------
+
+
+def person_rename(*, person: Person, name: str) -> Person:
+    """Give ``person`` a new name."""
+    person.name = name.strip()
+    person.full_clean()
+    person.save(update_fields=["name", "updated_at"])
+    return person
+
+
+def person_merge(*, into: Person, other: Person) -> Person:
+    """Fold ``other`` into ``into``: its faces, references and enrolment photos become
+    ``into``'s, its notes are appended, and ``other`` is deleted. Returns ``into``."""
+    if into.pk == other.pk:
+        raise ValidationError("A person cannot be merged with themselves.")
+    with transaction.atomic():
+        # updated_at moves with the faces: it tells every gallery cache that references changed.
+        Face.objects.filter(person=other).update(person=into, updated_at=timezone.now())
+        Photo.objects.filter(person=other).update(person=into)
+        if other.notes.strip():
+            into.notes = "\n\n".join(n for n in (into.notes.strip(), other.notes.strip()) if n)
+        into.save()
+        other.delete()
+    return into
+
+
+def person_reference_add(
+    *,
+    person: Person,
+    face: Face | None = None,
+    file: File | None = None,
+    uploaded_by: AbstractBaseUser | None = None,
+    source: str = Photo.Source.UPLOAD,
+) -> Face | Photo:
+    """Add a reference face to ``person``, from an existing ``face`` or an image ``file``.
+
+    From a face: it becomes the person's reference now, and is returned. From a file: an
+    enrolment Photo is stored and queued, and returned pending; once analysed, its one face
+    becomes the reference (or the photo's ``error`` says why not: no face, several faces).
+    """
+    if (face is None) == (file is None):
+        raise ValidationError("Give either an existing face or an image (one of them).")
+    if face is not None:
+        if face.model_version != MODEL_VERSION:
+            raise ValidationError(
+                "This face was analysed by an older model; analyse its photo again first."
+            )
+        return face_assign(face=face, person=person)
+    return photo_create(
+        file=file, uploaded_by=uploaded_by, source=source, purpose=Photo.Purpose.ENROL,
+        person=person,
+    )
+
+
+def person_reference_remove(*, person: Person, face: Face) -> Face:
+    """Stop using ``face`` as a reference of ``person``; it stays assigned to them."""
+    if face.person_id != person.pk or not face.is_reference:
+        raise ValidationError(f"That face is not a reference of {person.name}.")
+    face.is_reference = False
+    face.save()  # the gallery's count drops, so caches re-read it
+    return face
+
+
+# --- Faces: corrections -------------------------------------------------------------------------
+
+
+def face_mark_not_a_face(*, face: Face) -> None:
+    """Delete a false detection (and its crop). Analysing the photo again may find it again."""
+    crop = face.crop
+    face.delete()
+    transaction.on_commit(lambda: _delete_files([crop]))
+
+
+def face_mark_not_this_person(*, face: Face) -> Face:
+    """Undo a face's match or assignment: it becomes unknown, and stops being a reference."""
+    if face.person_id is None:
+        raise ValidationError("This face is not matched to anyone.")
+    face.person, face.decision, face.is_reference = None, Face.Decision.UNKNOWN, False
+    face.save()
+    return face
+
+
+# --- Synchronous recognition: verify (1:1) and identify (1:N) ----------------------------------
+
+
+class AnalysisBusy(RuntimeError):
+    """This process's analysis slot stayed taken for FACEWEB_SYNC_WAIT_S."""
+
+
+class NoFaceFound(ValueError):
+    """An image given for verification shows no face."""
+
+
+# One in-process analysis at a time: TensorFlow already spreads one analysis over every
+# core, so two in parallel would each take twice as long.
+_analysis_slot = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Candidate:
+    person: Person
+    distance: float
+
+
+@dataclass(frozen=True)
+class IdentifiedFace:
+    """One face of an identified image: ``person`` None is unknown (same rule as photos)."""
+
+    face: FaceResult
+    person: Person | None
+    distance: float | None
+    candidates: list[Candidate]  # nearest people, nearest first
+
+
+@dataclass(frozen=True)
+class Identification:
+    width: int
+    height: int
+    threshold: float
+    faces: list[IdentifiedFace]
+    timings_ms: dict[str, float]
+
+
+@dataclass(frozen=True)
+class VerifiedFace:
+    """A face a verification used: from ``image``, ``other_image``, or a ``reference``."""
+
+    source: str
+    box: list[float]
+    detection_score: float
+    faces_found: int | None = None  # faces in that image (the largest one is used)
+    face_id: int | None = None  # the stored reference face
+
+
+@dataclass(frozen=True)
+class Verification:
+    same: bool
+    distance: float
+    threshold: float
+    faces: list[VerifiedFace]
+    person: Person | None
+
+
+def image_analyse_now(*, file: File):
+    """Run the pipeline on an image in this process, now, storing nothing; returns the
+    pipeline's ``ImageAnalysis``. For callers that cannot poll (the synchronous API).
+
+    The models load on the first call, once per process (seconds). The time is bounded: the
+    pipeline downscales large images before detection, and a call waits at most
+    FACEWEB_SYNC_WAIT_S for this process's analysis slot, else raises AnalysisBusy. Raises
+    ImageError for an unreadable image and ModelNotInstalled when models are missing.
+    """
+    from recognition.pipeline import analyse, image  # loads TensorFlow (see module docstring)
+
+    if file.size > settings.FACEWEB_MAX_UPLOAD_BYTES:
+        limit_mb = settings.FACEWEB_MAX_UPLOAD_BYTES / 1024 / 1024
+        raise ValidationError(f"This file is larger than the {limit_mb:.0f} MB limit.")
+    file.seek(0)
+    pixels = image.load_image(file)
+    if not _analysis_slot.acquire(timeout=settings.FACEWEB_SYNC_WAIT_S):
+        raise AnalysisBusy("The server is busy with other analyses; try again in a few seconds.")
+    try:
+        return analyse.analyse_image(pixels)
+    finally:
+        _analysis_slot.release()
+
+
+def image_identify(*, file: File, top_k: int = 3) -> Identification:
+    """Every face in an image with who it is (or unknown) and its ``top_k`` nearest people."""
+    analysis = image_analyse_now(file=file)
+    embeddings = _embeddings(analysis.faces)
+    gallery = selectors.gallery_get(model_version=MODEL_VERSION)
+    threshold = match_threshold()
+    matches = selectors.identify(
+        embeddings=embeddings, gallery=gallery, threshold=threshold,
+        margin=settings.FACEWEB_MATCH_MARGIN,
+    )
+    nearest = selectors.gallery_nearest(embeddings=embeddings, gallery=gallery, limit=top_k)
+    people = Person.objects.in_bulk({pid for row in nearest for pid, _ in row})
+    faces = [
+        IdentifiedFace(
+            face=result, person=people.get(match.person_id), distance=match.distance,
+            candidates=[Candidate(people[pid], d) for pid, d in row if pid in people],
+        )
+        for result, match, row in zip(analysis.faces, matches, nearest, strict=True)
+    ]
+    return Identification(analysis.width, analysis.height, threshold, faces, analysis.timings_ms)
+
+
+def image_verify(
+    *, file: File, other_file: File | None = None, person: Person | None = None
+) -> Verification:
+    """Is the face in ``file`` the same person as the one in ``other_file``, or as ``person``?
+
+    An image's largest face is used. Against a person, the distance is to their nearest
+    reference face. Same when the distance is at most the match threshold. Raises
+    NoFaceFound when an image shows no face.
+    """
+    if (other_file is None) == (person is None):
+        raise ValidationError("Compare with another image or with a person (one of them).")
+    references = []
+    if person is not None:
+        references = list(
+            Face.objects.filter(person=person, is_reference=True, model_version=MODEL_VERSION)
+            .only("id", "box", "detection_score", "embedding")
+        )
+        if not references:
+            raise ValidationError(f"{person.name} has no reference faces to compare with yet.")
+    first, used = _largest_face(image_analyse_now(file=file), source="image")
+    if other_file is not None:
+        second, used_other = _largest_face(image_analyse_now(file=other_file), source="other_image")
+        distance = float(np.linalg.norm(first.embedding - second.embedding))
+    else:
+        gallery = np.stack([f.embedding_array() for f in references])
+        distances = np.linalg.norm(gallery - first.embedding, axis=1)
+        nearest = references[int(np.argmin(distances))]
+        distance = float(distances.min())
+        used_other = VerifiedFace(
+            source="reference", box=[float(v) for v in nearest.box],
+            detection_score=nearest.detection_score, face_id=nearest.pk,
+        )
+    threshold = match_threshold()
+    return Verification(distance <= threshold, distance, threshold, [used, used_other], person)
+
+
+def _embeddings(faces: list[FaceResult]) -> np.ndarray:
+    """(F, 128) float32 descriptors of pipeline results."""
+    return np.array([f.embedding for f in faces], dtype=np.float32).reshape(-1, EMBEDDING_SIZE)
+
+
+def _largest_face(analysis, *, source: str) -> tuple[FaceResult, VerifiedFace]:
+    if not analysis.faces:
+        label = "the first image" if source == "image" else "the second image"
+        raise NoFaceFound(f"No face was found in {label}.")
+
+    def area(f: FaceResult) -> float:
+        x1, y1, x2, y2 = f.detection.box
+        return (x2 - x1) * (y2 - y1)
+
+    face = max(analysis.faces, key=area)
+    return face, VerifiedFace(
+        source=source, box=[float(v) for v in face.detection.box],
+        detection_score=float(face.detection.score), faces_found=len(analysis.faces),
+    )
+
+
+# --- API tokens --------------------------------------------------------------------------------
+
+
+def token_issue(*, user: AbstractBaseUser) -> Token:
+    """The user's API token, created on first use (one per user)."""
+    return Token.objects.get_or_create(user=user)[0]
+
+
+def token_revoke(*, user: AbstractBaseUser) -> None:
+    """Delete the user's API token: requests with it are refused from now on."""
+    Token.objects.filter(user=user).delete()
 
 
 # --- Helpers -----------------------------------------------------------------------------------

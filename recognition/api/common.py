@@ -1,0 +1,167 @@
+"""Pieces every API module shares: body size limits, image input, ids, pagination."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import parsers, serializers
+from rest_framework.pagination import PageNumberPagination
+
+from recognition.api.errors import TooLarge
+
+# Primary keys are 64-bit: larger numbers would overflow the database driver (a 500).
+MAX_ID = 2**63 - 1
+
+
+def max_body_bytes() -> int:
+    """The largest request body: two images (verify) in base64, plus the other fields."""
+    return 2 * math.ceil(settings.FACEWEB_MAX_UPLOAD_BYTES * 4 / 3) + 64 * 1024
+
+
+class _BodyLimit:
+    """Refuse a body above ``max_body_bytes`` from its Content-Length, before reading it.
+
+    REST framework reads JSON bodies without Django's DATA_UPLOAD_MAX_MEMORY_SIZE check, and
+    Django spools multipart files of any size to disk; this stops both early.
+    """
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        request = (parser_context or {}).get("request")
+        length = request.META.get("CONTENT_LENGTH") if request is not None else None
+        if length and length.isdigit() and int(length) > max_body_bytes():
+            raise TooLarge(f"The request body is larger than {max_body_bytes()} bytes.")
+        return super().parse(stream, media_type, parser_context)
+
+
+class JSONParser(_BodyLimit, parsers.JSONParser):
+    pass
+
+
+class MultiPartParser(_BodyLimit, parsers.MultiPartParser):
+    pass
+
+
+UPLOAD_PARSERS = (JSONParser, MultiPartParser)
+
+
+def id_field(**kwargs) -> serializers.IntegerField:
+    return serializers.IntegerField(min_value=1, max_value=MAX_ID, **kwargs)
+
+
+class Pagination(PageNumberPagination):
+    """``?page=N&page_size=M`` (at most 100); answers count, next, previous and results."""
+
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+def check_size(size: int) -> None:
+    """413 for an image above FACEWEB_MAX_UPLOAD_BYTES."""
+    limit = settings.FACEWEB_MAX_UPLOAD_BYTES
+    if size > limit:
+        text = f"{limit / 2**20:g} MB" if limit >= 2**20 else f"{limit} bytes"
+        raise TooLarge(f"This image is larger than the {text} limit.")
+
+
+class Base64ImageField(serializers.CharField):
+    """An image file sent inside JSON, base64-encoded; a ``data:...;base64,`` prefix is fine.
+    Validates to a ContentFile (not yet decoded as an image: the pipeline does that)."""
+
+    def to_internal_value(self, data) -> ContentFile:
+        text = super().to_internal_value(data)
+        if text.startswith("data:") and "," in text:
+            text = text.split(",", 1)[1]
+        check_size(len(text) * 3 // 4)  # before decoding it into memory
+        try:
+            content = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise serializers.ValidationError("This is not valid base64.") from None
+        if not content:
+            raise serializers.ValidationError("The image is empty.")
+        return ContentFile(content, name="upload")
+
+
+def pick_image(attrs: dict, prefix: str = "", *, required: bool = True) -> dict:
+    """Replace ``<prefix>image`` / ``<prefix>image_base64`` of validated ``attrs`` by one
+    ``<prefix>image`` file (None when absent and not ``required``); returns ``attrs``."""
+    upload, encoded = attrs.pop(f"{prefix}image", None), attrs.pop(f"{prefix}image_base64", None)
+    if upload is not None and encoded is not None:
+        raise serializers.ValidationError(
+            {f"{prefix}image": f"Send {prefix}image or {prefix}image_base64, not both."}
+        )
+    file = upload if upload is not None else encoded
+    if file is None and required:
+        raise serializers.ValidationError(
+            {f"{prefix}image": f"Send {prefix}image (multipart) or {prefix}image_base64 (JSON)."}
+        )
+    if file is not None:
+        check_size(file.size)
+    attrs[f"{prefix}image"] = file
+    return attrs
+
+
+class ImageInputSerializer(serializers.Serializer):
+    """One image: the file as ``image`` (multipart/form-data), or its bytes in base64 as
+    ``image_base64`` (application/json)."""
+
+    image = serializers.FileField(
+        required=False, help_text="The image file (multipart/form-data)."
+    )
+    image_base64 = Base64ImageField(
+        required=False, help_text="The image file, base64-encoded (application/json)."
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        return pick_image(attrs)
+
+
+def absolute_url(request, file) -> str | None:
+    """The absolute URL of a stored file, or None when there is none."""
+    return request.build_absolute_uri(file.url) if file else None
+
+
+@extend_schema_field({"type": "string", "format": "uri", "nullable": True})
+class FileUrlField(serializers.Field):
+    """A stored file (FieldFile) as its absolute URL, or null."""
+
+    def __init__(self, **kwargs):
+        super().__init__(read_only=True, **kwargs)
+
+    def to_representation(self, file) -> str | None:
+        return absolute_url(self.context["request"], file)
+
+
+class PersonRefSerializer(serializers.Serializer):
+    """A person as other objects mention them."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+    class Meta:
+        ref_name = "PersonRef"
+
+
+def paginated(item: type[serializers.Serializer], name: str) -> type[serializers.Serializer]:
+    """The documented shape of a Pagination page of ``item``s (component ``name``)."""
+    fields = {
+        "count": serializers.IntegerField(),
+        "next": serializers.URLField(allow_null=True),
+        "previous": serializers.URLField(allow_null=True),
+        "results": item(many=True),
+        "Meta": type("Meta", (), {"ref_name": name}),
+    }
+    return type(f"{name}Serializer", (serializers.Serializer,), fields)
+
+
+def paginate(request, view, queryset, serializer: type[serializers.Serializer]):
+    """One page of ``queryset`` as a Pagination response."""
+    paginator = Pagination()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    data = serializer(page, many=True, context={"request": request}).data
+    return paginator.get_paginated_response(data)

@@ -1,0 +1,141 @@
+"""Faces: read one; staff correct them (assign to a person, not a face, not this person)."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import IsAdminUser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from recognition import selectors, services
+from recognition.api.common import FileUrlField, PersonRefSerializer, id_field
+from recognition.models import Face, Person
+from recognition.pipeline.types import EXPRESSIONS
+
+
+class FaceSerializer(serializers.Serializer):
+    """A face as every endpoint shows it."""
+
+    id = serializers.IntegerField()
+    url = serializers.HyperlinkedIdentityField(
+        view_name="api:face-detail", lookup_url_kwarg="face_id"
+    )
+    photo_id = serializers.IntegerField()
+    box = serializers.ListField(
+        child=serializers.FloatField(), min_length=4, max_length=4,
+        help_text="[x1, y1, x2, y2] in pixels of the upright photo.",
+    )
+    landmarks = serializers.ListField(
+        child=serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2),
+        help_text="[x, y] of: left eye, right eye, nose, mouth left, mouth right.",
+    )
+    detection_score = serializers.FloatField()
+    person = PersonRefSerializer(allow_null=True, help_text="Who it is; null when unknown.")
+    decision = serializers.ChoiceField(
+        choices=Face.Decision.values,
+        help_text="auto: matched by the system; assigned: by a person; unknown.",
+    )
+    distance = serializers.FloatField(
+        allow_null=True,
+        help_text="Descriptor distance to the nearest known person when analysed (lower is "
+        "closer; same person at most the match threshold). Null with no people known.",
+    )
+    is_reference = serializers.BooleanField(help_text="Part of its person's gallery.")
+    expression = serializers.ChoiceField(choices=EXPRESSIONS)
+    expression_scores = serializers.DictField(child=serializers.FloatField())
+    crop_url = FileUrlField(source="crop")
+
+    class Meta:
+        ref_name = "Face"
+
+
+class CandidateSerializer(serializers.Serializer):
+    person = PersonRefSerializer()
+    distance = serializers.FloatField()
+
+    class Meta:
+        ref_name = "Candidate"
+
+
+def _face(request, face_id: int) -> Face:
+    return get_object_or_404(selectors.faces_visible_to(user=request.user), pk=face_id)
+
+
+def _face_response(request, face: Face) -> Response:
+    return Response(FaceSerializer(face, context={"request": request}).data)
+
+
+class FaceDetailApi(APIView):
+    class OutputSerializer(FaceSerializer):
+        candidates = CandidateSerializer(many=True, help_text="The nearest people, nearest first.")
+
+        class Meta:
+            ref_name = "FaceDetail"
+
+    @extend_schema(operation_id="face_get", responses=OutputSerializer)
+    def get(self, request, face_id: int) -> Response:
+        """A face in one of your photos (staff: any), with the people nearest to it."""
+        face = _face(request, face_id)
+        face.candidates = [
+            {"person": person, "distance": distance}
+            for person, distance in selectors.face_nearest_people(face=face, limit=3)
+        ]
+        return Response(self.OutputSerializer(face, context={"request": request}).data)
+
+
+class FaceAssignApi(APIView):
+    permission_classes = (IsAdminUser,)
+
+    class InputSerializer(serializers.Serializer):
+        person_id = id_field(required=False, help_text="An existing person.")
+        new_person_name = serializers.CharField(
+            required=False, max_length=200, help_text="Or: create a person with this name."
+        )
+
+        class Meta:
+            ref_name = "FaceAssignInput"
+
+        def validate(self, attrs: dict) -> dict:
+            if ("person_id" in attrs) == ("new_person_name" in attrs):
+                raise serializers.ValidationError("Give person_id or new_person_name (one).")
+            return attrs
+
+    @extend_schema(operation_id="face_assign", request=InputSerializer, responses=FaceSerializer)
+    def post(self, request, face_id: int) -> Response:
+        """Staff: say who this face is; it becomes one of that person's reference faces."""
+        face = _face(request, face_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        person = None
+        if "person_id" in data.validated_data:
+            person = Person.objects.filter(pk=data.validated_data["person_id"]).first()
+            if person is None:
+                raise serializers.ValidationError({"person_id": ["No person with this id."]})
+        face = services.face_assign(
+            face=face, person=person,
+            new_person_name=data.validated_data.get("new_person_name", ""),
+        )
+        return _face_response(request, face)
+
+
+class FaceNotAFaceApi(APIView):
+    permission_classes = (IsAdminUser,)
+
+    @extend_schema(operation_id="face_mark_not_a_face", request=None, responses={204: None})
+    def post(self, request, face_id: int) -> Response:
+        """Staff: this detection is not a face; it is deleted."""
+        services.face_mark_not_a_face(face=_face(request, face_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class FaceNotThisPersonApi(APIView):
+    permission_classes = (IsAdminUser,)
+
+    @extend_schema(operation_id="face_mark_not_this_person", request=None, responses=FaceSerializer)
+    def post(self, request, face_id: int) -> Response:
+        """Staff: this face is not the person it was matched or assigned to; it becomes
+        unknown (and leaves that person's references)."""
+        face = services.face_mark_not_this_person(face=_face(request, face_id))
+        return _face_response(request, face)

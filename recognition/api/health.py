@@ -1,0 +1,71 @@
+"""Health, for monitoring: database, Redis, workers and queue depth."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from recognition import selectors
+
+PROBE_TIMEOUT_S = 1.0
+
+
+class HealthApi(APIView):
+    # Open to monitors without credentials (and a broken token must not hide the answer).
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+
+    class OutputSerializer(serializers.Serializer):
+        class CheckSerializer(serializers.Serializer):
+            ok = serializers.BooleanField()
+            error = serializers.CharField(required=False)
+
+            class Meta:
+                ref_name = "HealthCheck"
+
+        class WorkersSerializer(CheckSerializer):
+            names = serializers.ListField(child=serializers.CharField())
+
+            class Meta:
+                ref_name = "HealthWorkers"
+
+        class QueueSerializer(serializers.Serializer):
+            waiting = serializers.IntegerField(
+                allow_null=True, help_text="Jobs in Redis not yet taken by a worker."
+            )
+            reserved = serializers.IntegerField(
+                allow_null=True, help_text="Jobs taken by a worker and not finished."
+            )
+            pending = serializers.IntegerField(required=False)
+            processing = serializers.IntegerField(required=False)
+            done = serializers.IntegerField(required=False)
+            failed = serializers.IntegerField(required=False)
+
+            class Meta:
+                ref_name = "HealthQueue"
+
+        ok = serializers.BooleanField()
+        database = CheckSerializer()
+        redis = CheckSerializer()
+        workers = WorkersSerializer()
+        queue = QueueSerializer(help_text="Photo counts by status come from the database.")
+
+        class Meta:
+            ref_name = "Health"
+
+    @extend_schema(
+        operation_id="health",
+        responses={
+            200: OutputSerializer,
+            503: OpenApiResponse(OutputSerializer, description="Something is down (see ok)."),
+        },
+    )
+    def get(self, request) -> Response:
+        """200 when the database, Redis and at least one worker answer; 503 otherwise."""
+        report = selectors.system_health(timeout=PROBE_TIMEOUT_S)
+        code = status.HTTP_200_OK if report["ok"] else status.HTTP_503_SERVICE_UNAVAILABLE
+        return Response(self.OutputSerializer(report).data, status=code)
+

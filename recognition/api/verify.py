@@ -1,0 +1,170 @@
+"""Synchronous recognition for callers that cannot poll: verify (1:1) and identify (1:N).
+
+The pipeline runs inside the web process (see ``services.image_analyse_now``): the first call
+of a process loads the models (seconds, once), one analysis runs at a time, and a caller waits
+at most FACEWEB_SYNC_WAIT_S for its turn (then 503 ``busy``). Nothing is stored.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from recognition import services
+from recognition.api.common import (
+    UPLOAD_PARSERS,
+    Base64ImageField,
+    ImageInputSerializer,
+    PersonRefSerializer,
+    id_field,
+    pick_image,
+)
+from recognition.api.faces import CandidateSerializer
+from recognition.api.schema import ErrorSerializer
+from recognition.models import Person
+from recognition.pipeline.types import EXPRESSIONS
+
+SYNC_ERRORS = {
+    422: OpenApiResponse(ErrorSerializer, description="No face in an image (`no_face`)."),
+    503: OpenApiResponse(
+        ErrorSerializer,
+        description="`busy` (other analyses hold the slot; see Retry-After) or "
+        "`models_not_installed`.",
+    ),
+}
+BOX = serializers.ListField(child=serializers.FloatField(), min_length=4, max_length=4,
+                            help_text="[x1, y1, x2, y2] in pixels of the upright image.")
+
+
+class VerifyApi(APIView):
+    parser_classes = UPLOAD_PARSERS
+    throttle_scope = "analyse"
+
+    class InputSerializer(ImageInputSerializer):
+        other_image = serializers.FileField(
+            required=False, help_text="The image to compare with (multipart/form-data)."
+        )
+        other_image_base64 = Base64ImageField(
+            required=False, help_text="The image to compare with, base64 (application/json)."
+        )
+        person_id = id_field(required=False, help_text="Or: the person to compare with.")
+
+        class Meta:
+            ref_name = "VerifyInput"
+
+        def validate(self, attrs: dict) -> dict:
+            attrs = pick_image(pick_image(attrs), "other_", required=False)
+            if (attrs["other_image"] is None) == ("person_id" not in attrs):
+                raise serializers.ValidationError(
+                    "Compare with other_image (or other_image_base64) or with person_id (one)."
+                )
+            return attrs
+
+    class OutputSerializer(serializers.Serializer):
+        class UsedFaceSerializer(serializers.Serializer):
+            source = serializers.ChoiceField(choices=["image", "other_image", "reference"])
+            box = BOX
+            detection_score = serializers.FloatField()
+            faces_found = serializers.IntegerField(
+                allow_null=True, help_text="Faces in that image; its largest one was used."
+            )
+            face_id = serializers.IntegerField(
+                allow_null=True, help_text="The person's reference face nearest to the image's."
+            )
+
+            class Meta:
+                ref_name = "VerifiedFace"
+
+        same = serializers.BooleanField(help_text="distance <= threshold")
+        distance = serializers.FloatField(help_text="Euclidean descriptor distance.")
+        threshold = serializers.FloatField()
+        person = PersonRefSerializer(allow_null=True)
+        faces = UsedFaceSerializer(many=True)
+
+        class Meta:
+            ref_name = "Verification"
+
+    @extend_schema(
+        operation_id="verify", request=InputSerializer,
+        responses={200: OutputSerializer, **SYNC_ERRORS},
+    )
+    def post(self, request) -> Response:
+        """Is it the same person? Compare the largest face of `image` with the largest face of
+        `other_image`, or with a person's reference faces."""
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        person = None
+        if "person_id" in data.validated_data:
+            person = Person.objects.filter(pk=data.validated_data["person_id"]).first()
+            if person is None:
+                raise serializers.ValidationError({"person_id": ["No person with this id."]})
+        result = services.image_verify(
+            file=data.validated_data["image"], other_file=data.validated_data["other_image"],
+            person=person,
+        )
+        return Response(self.OutputSerializer(result).data)
+
+
+class IdentifyApi(APIView):
+    parser_classes = UPLOAD_PARSERS
+    throttle_scope = "analyse"
+
+    class InputSerializer(ImageInputSerializer):
+        top_k = serializers.IntegerField(
+            min_value=1, max_value=10, default=3, help_text="Nearest people listed per face."
+        )
+
+        class Meta:
+            ref_name = "IdentifyInput"
+
+    class OutputSerializer(serializers.Serializer):
+        class IdentifiedFaceSerializer(serializers.Serializer):
+            box = BOX
+            landmarks = serializers.ListField(
+                child=serializers.ListField(child=serializers.FloatField())
+            )
+            detection_score = serializers.FloatField()
+            person = PersonRefSerializer(allow_null=True, help_text="Null: unknown.")
+            distance = serializers.FloatField(allow_null=True)
+            expression = serializers.ChoiceField(choices=EXPRESSIONS)
+            expression_scores = serializers.DictField(child=serializers.FloatField())
+            candidates = CandidateSerializer(many=True)
+
+            class Meta:
+                ref_name = "IdentifiedFace"
+
+            def to_representation(self, identified: services.IdentifiedFace) -> dict:
+                face = identified.face
+                return super().to_representation({
+                    "box": [float(v) for v in face.detection.box],
+                    "landmarks": [[float(x), float(y)] for x, y in face.detection.landmarks],
+                    "detection_score": float(face.detection.score),
+                    "person": identified.person, "distance": identified.distance,
+                    "expression": face.expression,
+                    "expression_scores": {k: float(v) for k, v in face.expression_scores.items()},
+                    "candidates": [vars(c) for c in identified.candidates],
+                })
+
+        width = serializers.IntegerField()
+        height = serializers.IntegerField()
+        threshold = serializers.FloatField()
+        faces = IdentifiedFaceSerializer(many=True)
+        timings_ms = serializers.DictField(child=serializers.FloatField())
+
+        class Meta:
+            ref_name = "Identification"
+
+    @extend_schema(
+        operation_id="identify", request=InputSerializer,
+        responses={200: OutputSerializer, **SYNC_ERRORS},
+    )
+    def post(self, request) -> Response:
+        """Who is in this image? Every face with its match (or unknown) and nearest people."""
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = services.image_identify(
+            file=data.validated_data["image"], top_k=data.validated_data["top_k"]
+        )
+        return Response(self.OutputSerializer(result).data)

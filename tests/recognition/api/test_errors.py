@@ -1,0 +1,49 @@
+"""Errors are JSON ``{"error": {"code", "message", "fields"?}}``, never an HTML page."""
+
+import pytest
+from rest_framework import serializers
+from rest_framework.test import APIRequestFactory
+
+from recognition.api.errors import exception_handler
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_validation_error_names_each_field(api, staff):
+    response = api(staff).post("/api/v1/people/", {"name": "", "notes": ["a list"]})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid" and set(error["fields"]) == {"name", "notes"}
+    assert error["message"] == "Some fields are not valid; see fields."
+
+
+def test_malformed_json_is_a_400(api, staff):
+    response = api(staff).post("/api/v1/people/", "{not json", content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "parse_error"
+
+
+def test_an_unsupported_method_is_a_405(api, user):
+    response = api(user).put("/api/v1/photos/", {})
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_a_non_json_accept_header_is_a_406_in_json(api, user):
+    response = api(user).get("/api/v1/photos/", HTTP_ACCEPT="text/html")
+    assert response.status_code == 406
+    assert response.json()["error"]["code"] == "not_acceptable"
+
+
+def test_an_unexpected_exception_is_a_json_500_and_is_logged(caplog):
+    request = APIRequestFactory().get("/")
+    response = exception_handler(ZeroDivisionError("boom"), {"request": request, "view": None})
+    assert response.status_code == 500
+    assert response.data == {"error": {"code": "server_error",
+                                       "message": "Something went wrong on the server."}}
+    assert "boom" in caplog.text
+
+
+def test_a_list_of_errors_becomes_the_message():
+    response = exception_handler(serializers.ValidationError(["One.", "Two."]), {})
+    assert response.data == {"error": {"code": "invalid", "message": "One. Two."}}

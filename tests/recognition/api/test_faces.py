@@ -1,0 +1,70 @@
+"""Faces: read with the nearest people; staff assign, mark not-a-face or not-this-person."""
+
+import pytest
+
+from recognition import selectors, services
+from recognition.models import Face, Person
+from tests.factories import embedding, make_face, make_person, make_photo, near
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_face_lists_the_people_nearest_to_it(api, user):
+    ada, bob = make_person("Ada"), make_person("Bob")
+    make_face(person=ada, reference=True, vector=embedding(1))
+    make_face(person=bob, reference=True, vector=embedding(2))
+    face = make_face(make_photo(uploaded_by=user), vector=near(embedding(1), 0.3))
+    body = api(user).get(f"/api/v1/faces/{face.pk}/").json()
+    assert [c["person"]["name"] for c in body["candidates"]] == ["Ada", "Bob"]
+    assert body["candidates"][0]["distance"] == pytest.approx(0.3, abs=1e-5)
+    assert body["photo_id"] == face.photo_id and len(body["landmarks"]) == 5
+
+
+def test_staff_assign_a_face_to_a_person_and_it_joins_the_gallery(api, staff):
+    ada = make_person("Ada")
+    face = make_face()
+    response = api(staff).post(f"/api/v1/faces/{face.pk}/assign/", {"person_id": ada.pk})
+    assert response.status_code == 200
+    assert response.json()["person"]["name"] == "Ada" and response.json()["is_reference"]
+    gallery = selectors.gallery_get(model_version=services.MODEL_VERSION)
+    assert gallery.person_ids.tolist() == [ada.pk]
+
+
+def test_staff_assign_a_face_to_a_new_person(api, staff):
+    face = make_face()
+    response = api(staff).post(f"/api/v1/faces/{face.pk}/assign/", {"new_person_name": "Cy"})
+    assert response.status_code == 200
+    assert Person.objects.get().name == "Cy" == response.json()["person"]["name"]
+
+
+@pytest.mark.parametrize("body", [{}, {"person_id": 1, "new_person_name": "Cy"},
+                                  {"person_id": 999999}, {"person_id": "one"}])
+def test_an_assignment_needs_exactly_one_existing_person_or_a_new_name(api, staff, body):
+    face = make_face()
+    response = api(staff).post(f"/api/v1/faces/{face.pk}/assign/", body)
+    assert response.status_code == 400
+    face.refresh_from_db()
+    assert face.person is None
+
+
+def test_not_a_face_deletes_the_detection(api, staff):
+    face = make_face()
+    assert api(staff).post(f"/api/v1/faces/{face.pk}/not-a-face/").status_code == 204
+    assert not Face.objects.exists()
+
+
+def test_not_this_person_makes_the_face_unknown_and_drops_it_from_the_gallery(api, staff):
+    ada = make_person("Ada")
+    face = make_face(person=ada, reference=True)
+    response = api(staff).post(f"/api/v1/faces/{face.pk}/not-this-person/")
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["person"], body["decision"], body["is_reference"]) == (None, "unknown", False)
+    assert len(selectors.gallery_get(model_version=services.MODEL_VERSION).people) == 0
+
+
+def test_not_this_person_on_an_unknown_face_is_a_400(api, staff):
+    face = make_face()
+    response = api(staff).post(f"/api/v1/faces/{face.pk}/not-this-person/")
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "This face is not matched to anyone."

@@ -1,0 +1,217 @@
+"""Verify (1:1) and identify (1:N), synchronous: with a stand-in pipeline for the rules, and
+with the real pipeline on real photos (``../shared/data/samples``) for the results."""
+
+import base64
+import importlib.util
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from recognition import services
+from tests.factories import embedding, face_result, make_face, make_person, near, png_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+def image(content: bytes | None = None, name: str = "face.png") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, png_bytes() if content is None else content)
+
+
+class TwoImages:
+    """A stand-in pipeline answer per call: the first image's faces, then the second's."""
+
+    def __init__(self, fake_pipeline, first: list, second: list):
+        answers = iter([first, second])
+        original = fake_pipeline.analyse_image
+
+        def analyse_image(pixels):
+            fake_pipeline.faces = next(answers)
+            return original(pixels)
+
+        fake_pipeline.analyse_image = analyse_image
+
+
+@pytest.fixture
+def stand_in(fake_pipeline, monkeypatch):
+    """Route the fake module's analyse_image through the (re-assignable) fake object."""
+    import recognition.pipeline
+
+    monkeypatch.setattr(recognition.pipeline.analyse, "analyse_image",
+                        lambda pixels: fake_pipeline.analyse_image(pixels))
+    return fake_pipeline
+
+
+# --- verify ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("distance", "same"), [(0.4, True), (0.8, False)])
+def test_verify_compares_two_images_by_their_largest_faces(api, user, stand_in, distance, same):
+    big = face_result(embedding(1), box=(0, 0, 100, 100))
+    small = face_result(embedding(9), box=(0, 0, 10, 10))
+    TwoImages(stand_in, [small, big], [face_result(near(embedding(1), distance))])
+    response = api(user).post(
+        "/api/v1/verify/", {"image": image(), "other_image": image()}, format="multipart"
+    )
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["same"] is same and body["distance"] == pytest.approx(distance, abs=1e-5)
+    assert body["threshold"] == 0.6
+    assert body["faces"][0] == {"source": "image", "box": [0, 0, 100, 100],
+                                "detection_score": pytest.approx(0.99), "faces_found": 2,
+                                "face_id": None}
+    assert body["faces"][1]["source"] == "other_image"
+
+
+def test_verify_against_a_person_uses_their_nearest_reference(api, user, stand_in):
+    ada = make_person("Ada")
+    make_face(person=ada, reference=True, vector=embedding(1))
+    nearest = make_face(person=ada, reference=True, vector=embedding(2))
+    stand_in.faces = [face_result(near(embedding(2), 0.3))]
+    encoded = base64.b64encode(png_bytes()).decode()
+    response = api(user).post("/api/v1/verify/", {"image_base64": encoded, "person_id": ada.pk})
+    body = response.json()
+    assert body["same"] is True and body["person"] == {"id": ada.pk, "name": "Ada"}
+    assert body["faces"][1]["source"] == "reference"
+    assert body["faces"][1]["face_id"] == nearest.pk
+
+
+def test_verify_without_a_face_is_a_422(api, user, stand_in):
+    stand_in.faces = []
+    response = api(user).post(
+        "/api/v1/verify/", {"image": image(), "other_image": image()}, format="multipart"
+    )
+    assert response.status_code == 422
+    assert response.json()["error"] == {"code": "no_face",
+                                        "message": "No face was found in the first image."}
+
+
+@pytest.mark.parametrize("extra", ["nothing", "both"])
+def test_verify_needs_exactly_one_thing_to_compare_with(api, user, stand_in, extra):
+    ada = make_person("Ada")
+    data = {"image": image()}
+    if extra == "both":
+        data |= {"other_image": image(), "person_id": ada.pk}
+    response = api(user).post("/api/v1/verify/", data, format="multipart")
+    assert response.status_code == 400
+
+
+def test_verify_against_a_person_without_references_is_a_400(api, user, stand_in):
+    ada = make_person("Ada")
+    stand_in.faces = [face_result(embedding(1))]
+    response = api(user).post("/api/v1/verify/", {"image": image(), "person_id": ada.pk},
+                              format="multipart")
+    assert response.status_code == 400
+    assert "no reference faces" in response.json()["error"]["message"]
+
+
+def test_an_unreadable_image_is_a_400_with_the_reason(api, user, stand_in):
+    response = api(user).post("/api/v1/identify/", {"image": image(b"GIF89a broken")},
+                              format="multipart")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "bad_image"
+    assert stand_in.calls == 0
+
+
+def test_a_busy_analysis_slot_is_a_503_with_retry_after(api, user, stand_in, settings):
+    settings.FACEWEB_SYNC_WAIT_S = 0.1
+    with services._analysis_slot:  # another request is analysing
+        response = api(user).post("/api/v1/identify/", {"image": image()}, format="multipart")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "busy" and response["Retry-After"] == "5"
+
+
+def test_missing_models_are_a_503_saying_how_to_install_them(api, user, stand_in):
+    from recognition.pipeline.models import ModelNotInstalled
+
+    stand_in.error = ModelNotInstalled("the embedder model is not installed in /x")
+    response = api(user).post("/api/v1/identify/", {"image": image()}, format="multipart")
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert error["code"] == "models_not_installed" and "install_models" in error["message"]
+
+
+# --- identify -------------------------------------------------------------------------------
+
+
+def test_identify_names_known_faces_and_lists_the_nearest_people(api, user, stand_in):
+    ada, bob = make_person("Ada"), make_person("Bob")
+    make_face(person=ada, reference=True, vector=embedding(1))
+    make_face(person=bob, reference=True, vector=embedding(2))
+    stand_in.faces = [face_result(near(embedding(1), 0.2)),
+                      face_result(embedding(3), box=(50, 10, 80, 40))]
+    response = api(user).post("/api/v1/identify/", {"image": image(), "top_k": 1},
+                              format="multipart")
+    assert response.status_code == 200
+    first, second = response.json()["faces"]
+    assert first["person"] == {"id": ada.pk, "name": "Ada"}
+    assert [c["person"]["name"] for c in first["candidates"]] == ["Ada"]
+    assert second["person"] is None and len(second["candidates"]) == 1
+    assert first["expression"] == "happy" and first["expression_scores"]["happy"] == 1.0
+
+
+@pytest.mark.parametrize("top_k", [0, 11, "three"])
+def test_identify_bounds_top_k(api, user, stand_in, top_k):
+    response = api(user).post("/api/v1/identify/", {"image": image(), "top_k": top_k},
+                              format="multipart")
+    assert response.status_code == 400 and "top_k" in response.json()["error"]["fields"]
+
+
+# --- the real pipeline on real photos ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def examples(samples_dir):
+    if importlib.util.find_spec("recognition.pipeline.analyse") is None:
+        pytest.skip("recognition.pipeline.analyse (the pipeline's entry point) is not written yet")
+    return samples_dir / "face_recognition_samples" / "examples"
+
+
+def sample(path) -> SimpleUploadedFile:
+    return SimpleUploadedFile(path.name, path.read_bytes())
+
+
+@pytest.mark.slow
+def test_real_photos_verify_obama_as_obama_and_not_as_biden(api, user, examples):
+    client = api(user)
+
+    def verify(a: str, b: str) -> dict:
+        response = client.post("/api/v1/verify/", {
+            "image": sample(examples / a), "other_image": sample(examples / b)
+        }, format="multipart")
+        assert response.status_code == 200, response.content
+        return response.json()
+
+    same = verify("obama.jpg", "obama2.jpg")
+    different = verify("obama.jpg", "biden.jpg")
+    assert same["same"] and same["distance"] < same["threshold"]
+    assert not different["same"] and different["distance"] > different["threshold"]
+
+
+@pytest.mark.slow
+def test_real_photos_identify_an_enrolled_person_and_leave_a_stranger_unknown(
+    api, user, examples
+):
+    """Obama is enrolled from one photo through the synchronous analysis; another photo of
+    him is identified as him, Biden stays unknown, and verify against the person agrees."""
+    analysis = services.image_analyse_now(file=sample(examples / "obama.jpg"))
+    assert len(analysis.faces) == 1
+    obama = make_person("Barack Obama")
+    make_face(person=obama, reference=True, vector=analysis.faces[0].embedding)
+    client = api(user)
+
+    def identify(name: str) -> dict:
+        response = client.post("/api/v1/identify/", {"image": sample(examples / name)},
+                               format="multipart")
+        assert response.status_code == 200, response.content
+        return response.json()
+
+    [him] = identify("obama2.jpg")["faces"]
+    assert him["person"] == {"id": obama.pk, "name": "Barack Obama"}
+    biden = identify("biden.jpg")
+    [stranger] = biden["faces"]
+    assert stranger["person"] is None
+    assert stranger["candidates"][0]["distance"] > biden["threshold"]
+    verdict = client.post("/api/v1/verify/", {
+        "image": sample(examples / "obama2.jpg"), "person_id": obama.pk
+    }, format="multipart").json()
+    assert verdict["same"] is True

@@ -1,0 +1,118 @@
+"""Face alignment: cut the 150x150 chip the descriptor expects out of a photo, from 5 landmarks.
+
+The descriptor (dlib's ResNet) was trained on dlib's face chips: ``dlib.get_face_chip(...,
+size=150, padding=0.25)``, which rotates the eyes level and scales the face to a fixed box.
+dlib places its chips from its own 5-point shape (eye corners and nose base); we only have the
+detector's keypoints (eye centres, nose tip, mouth corners), so :data:`TEMPLATE` says where
+*those* keypoints fall, on average, in dlib's chip. It was measured, not guessed, by
+``bench/fit_template.py``: dlib (HOG detector, 5-point shape predictor, ``get_face_chip``) cut
+chips from 520 faces we never evaluate on (``nuaa-dev/real`` and ``samples/``, not LFW); our
+detector ran on each chip and :data:`TEMPLATE` is the per-point median of its keypoints.
+
+:data:`WEIGHTS` weigh the points in the least-squares fit. Mouth corners move with expression
+(a smile widens and lifts them) and dlib's own placement ignores the mouth, so they count
+little. Chosen on the same fitting faces, by how far each face's chip lands from dlib's (mean
+displacement over the chip, fitted on one group of photos and measured on the other): equal
+weights 3.3-3.5 px, these weights 2.0-2.6 px. Measured on LFW dev in ``eval_lfw``'s docstring.
+
+Coordinates: pixels of the RGB image, landmarks ``(5, 2)`` float32 (x, y) in the order of
+:mod:`recognition.pipeline.types` (left eye, right eye, nose, mouth left, mouth right).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+CHIP_SIZE = 150
+
+# Median keypoints of our detector on dlib's 150x150 / padding 0.25 chips (see module doc).
+TEMPLATE = np.array(
+    [
+        [47.13, 45.36],  # left eye
+        [100.49, 45.37],  # right eye
+        [73.71, 75.45],  # nose
+        [51.79, 104.27],  # mouth left
+        [95.37, 104.40],  # mouth right
+    ],
+    dtype=np.float32,
+)
+WEIGHTS = np.array([1.0, 1.0, 0.5, 0.1, 0.1])  # eyes, nose, mouth corners (see module doc)
+
+# Picture-left and picture-right points swap places in a mirror image.
+_MIRROR_ORDER = [1, 0, 2, 4, 3]
+
+
+def similarity(
+    landmarks: np.ndarray, *, template: np.ndarray = TEMPLATE, weights: np.ndarray = WEIGHTS
+) -> np.ndarray:
+    """The rotation + uniform scale + translation taking ``landmarks`` closest to ``template``.
+
+    Weighted least squares (Umeyama without reflection). ``landmarks``, ``template``: ``(K, 2)``
+    (x, y). Returns the ``(2, 3)`` float64 matrix ``M`` with ``template ≈ M @ [x, y, 1]``.
+    """
+    src = np.asarray(landmarks, np.float64)
+    dst = np.asarray(template, np.float64)
+    w = np.asarray(weights, np.float64) / np.sum(weights)
+    src_mean, dst_mean = w @ src, w @ dst
+    s, d = src - src_mean, dst - dst_mean
+    # Closed form of the 2-D weighted Procrustes problem: the rotation-scale is [[a, -b], [b, a]].
+    norm = w @ (s**2).sum(axis=1)
+    a = w @ (s * d).sum(axis=1) / norm
+    b = w @ (s[:, 0] * d[:, 1] - s[:, 1] * d[:, 0]) / norm
+    rotation_scale = np.array([[a, -b], [b, a]])
+    return np.hstack([rotation_scale, (dst_mean - rotation_scale @ src_mean)[:, None]])
+
+
+def align(image: np.ndarray, landmarks: np.ndarray, *, size: int = CHIP_SIZE) -> np.ndarray:
+    """The aligned face chip: ``(size, size, 3)`` uint8 RGB, laid out like dlib's 150x150 chip.
+
+    ``image``: ``(H, W, 3)`` uint8 RGB. ``landmarks``: ``(5, 2)`` (x, y) in ``image`` pixels.
+    Outside the image reads as black, as in dlib's chips. When the face is larger than the
+    chip, the region is first shrunk with area averaging, so detail finer than the chip's
+    pixels averages out instead of aliasing (dlib does the same with an image pyramid).
+    """
+    matrix = similarity(landmarks, template=TEMPLATE * (size / CHIP_SIZE))
+    scale = float(np.hypot(*matrix[:, 0]))
+    if scale < 0.5:
+        image, matrix = _shrink_region(image, matrix, size=size, scale=scale)
+    return cv2.warpAffine(
+        image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+    )
+
+
+def mirror(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The left-right mirror image and its landmarks (same order convention, re-labelled).
+
+    Aligning the mirror (rather than flipping the chip) keeps the face on the template, which
+    is not exactly symmetric about the chip's centre column.
+    """
+    width = image.shape[1]
+    flipped = np.asarray(landmarks, np.float32)[_MIRROR_ORDER].copy()
+    flipped[:, 0] = width - 1 - flipped[:, 0]
+    return image[:, ::-1], flipped
+
+
+def _shrink_region(
+    image: np.ndarray, matrix: np.ndarray, *, size: int, scale: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Crop the chip's source region, shrink it to about chip scale; return it and the new map."""
+    inverse = cv2.invertAffineTransform(matrix)
+    corners = np.array([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]], np.float64)
+    source = corners @ inverse.T
+    x0, y0 = np.floor(source.min(axis=0)).astype(int) - 2
+    x1, y1 = np.ceil(source.max(axis=0)).astype(int) + 2
+    x0, y0 = max(x0, 0), max(y0, 0)
+    x1, y1 = min(x1, image.shape[1]), min(y1, image.shape[0])
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return image, matrix  # the chip lies (almost) entirely outside the image
+    factor = 2 * scale  # leave a 2x margin for the bilinear warp to finish the job
+    region = image[y0:y1, x0:x1]
+    width, height = max(1, round(region.shape[1] * factor)), max(1, round(region.shape[0] * factor))
+    small = cv2.resize(region, (width, height), interpolation=cv2.INTER_AREA)
+    fx, fy = width / region.shape[1], height / region.shape[0]
+    # chip <- region pixel (u, v) = ((x - x0 + 0.5) * f - 0.5): compose with the old map.
+    to_small = np.array([[fx, 0, (0.5 - x0) * fx - 0.5], [0, fy, (0.5 - y0) * fy - 0.5]])
+    back = cv2.invertAffineTransform(to_small)
+    new = matrix[:, :2] @ back[:, :2]
+    return small, np.hstack([new, (matrix[:, :2] @ back[:, 2] + matrix[:, 2])[:, None]])

@@ -35,10 +35,11 @@ from recognition.pipeline.types import FaceResult
 
 logger = logging.getLogger(__name__)
 
-# Descriptors of different networks cannot be compared: faces record the version that made
-# them and the gallery only uses references of the current one. Change it when the
-# descriptor network changes, then re-analyse the reference photos.
-MODEL_VERSION = "dlib-resnet-v1/face-api-1.7.15"
+# Descriptors made differently cannot be compared: faces record the version that made them
+# and the gallery only uses references of the current one. Change it when the descriptor
+# changes (network, alignment, post-processing), then re-analyse the reference photos. Now:
+# face-api's dlib ResNet, photo and mirror image averaged, scaled to unit length (analyse).
+MODEL_VERSION = "face-api-1.7.15-resnet/mirror-mean/unit"
 
 # Failures worth retrying: the database went away or is locked for a moment.
 TRANSIENT_ERRORS = (OperationalError, InterfaceError)
@@ -143,7 +144,7 @@ def faces_assign(
 def photo_create(
     *,
     file: File,
-    uploaded_by=None,
+    uploaded_by: AbstractBaseUser | None = None,
     source: str = Photo.Source.UPLOAD,
     purpose: str = Photo.Purpose.RECOGNISE,
     person: Person | None = None,

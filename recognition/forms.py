@@ -1,0 +1,130 @@
+"""Forms of the web pages: they validate and clean input, the services do the work."""
+
+from __future__ import annotations
+
+from django import forms
+from django.core.exceptions import ValidationError
+from PIL import Image, UnidentifiedImageError
+
+from recognition.models import Person, Photo
+from recognition.pipeline.types import EXPRESSIONS
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class PhotosField(forms.FileField):
+    """One or more image files; cleans to a list of uploaded files."""
+
+    widget = MultipleFileInput(attrs={"accept": "image/*"})
+
+    def clean(self, data, initial=None):
+        files = data if isinstance(data, list | tuple) else [data]
+        if not any(files):
+            return super().clean(None)  # "This field is required."
+        single = super().clean  # (a comprehension has no zero-argument super())
+        cleaned = [single(file, initial) for file in files]
+        for file in cleaned:
+            # Only the header is read (no decoding): this refuses a PDF or a video at once; a
+            # damaged photo passes and the worker says what is wrong with it.
+            try:
+                with Image.open(file) as image:
+                    image_format = image.format
+            except (UnidentifiedImageError, OSError):
+                image_format = None
+            finally:
+                file.seek(0)
+            if image_format is None:
+                raise ValidationError(
+                    f"{file.name} is not a photo this app can read; upload JPEG, PNG or WebP "
+                    "images."
+                )
+        return cleaned
+
+
+class UploadForm(forms.Form):
+    """Photos from the file picker or drag and drop (``source`` upload), or a webcam snapshot
+    (``source`` webcam, set by the page's script)."""
+
+    file = PhotosField(label="Photos")
+    source = forms.ChoiceField(
+        choices=[(Photo.Source.UPLOAD, "Upload"), (Photo.Source.WEBCAM, "Webcam")],
+        required=False,
+    )
+
+    def clean_source(self) -> str:
+        return self.cleaned_data["source"] or Photo.Source.UPLOAD
+
+
+class PersonCreateForm(UploadForm):
+    name = forms.CharField(max_length=200)
+    file = PhotosField(label="Photo of their face")
+
+    field_order = ("name", "file")
+
+    def clean_file(self):
+        files = self.cleaned_data["file"]
+        if len(files) != 1:
+            raise ValidationError("Choose one photo; add more reference photos afterwards.")
+        return files[0]
+
+
+class ReferenceAddForm(UploadForm):
+    file = PhotosField(label="More photos of their face")
+
+
+class PersonRenameForm(forms.Form):
+    name = forms.CharField(max_length=200)
+
+
+class PersonMergeForm(forms.Form):
+    other = forms.ModelChoiceField(
+        queryset=Person.objects.all(), label="Merge this person into it", empty_label="Choose a person…",
+        help_text="Their faces and references move over, then they are deleted.",
+    )
+
+    def __init__(self, *args, person: Person, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["other"].queryset = Person.objects.exclude(pk=person.pk)
+
+
+class FaceAssignForm(forms.Form):
+    """An existing person, or the name of a new one (exactly one of the two)."""
+
+    person = forms.ModelChoiceField(
+        queryset=Person.objects.all(), required=False, label="Existing person",
+        empty_label="Choose a person…",
+    )
+    new_name = forms.CharField(max_length=200, required=False, label="Or a new person")
+
+    def clean(self):
+        cleaned = super().clean()
+        if bool(cleaned.get("person")) == bool(cleaned.get("new_name", "").strip()):
+            raise ValidationError("Choose an existing person or type a new name (not both).")
+        return cleaned
+
+
+class GroupAssignForm(FaceAssignForm):
+    face = forms.TypedMultipleChoiceField(coerce=int, label="Faces")
+
+    def __init__(self, *args, face_ids: list[int], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["face"].choices = [(pk, pk) for pk in face_ids]
+
+
+class HistoryFilterForm(forms.Form):
+    person = forms.ModelChoiceField(queryset=Person.objects.none(), required=False,
+                                    empty_label="Anyone")
+    expression = forms.ChoiceField(
+        choices=[("", "Any")] + [(e, e.capitalize()) for e in EXPRESSIONS], required=False
+    )
+    date_from = forms.DateField(required=False, label="From",
+                                widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, label="To",
+                              widget=forms.DateInput(attrs={"type": "date"}))
+    unknown = forms.BooleanField(required=False, label="Unknown faces only")
+
+    def __init__(self, *args, people, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["person"].queryset = people

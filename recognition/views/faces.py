@@ -1,0 +1,88 @@
+"""One face: its crop, scores and closest people, and what staff can say about it."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from recognition import selectors, services
+from recognition.forms import FaceAssignForm
+from recognition.models import Face
+from recognition.views.access import staff_required, visible_face
+
+
+@login_required
+def face_detail(request, pk: int):
+    """The face page; with ``?panel`` only its panel, for the photo page to show beside the
+    photo."""
+    face = visible_face(request, pk)
+    threshold = services.match_threshold()
+    nearest = [
+        (person, distance, distance <= threshold)
+        for person, distance in selectors.face_nearest_people(face=face)
+    ]
+    scores = sorted(face.expression_scores.items(), key=lambda item: -item[1])
+    panel = "panel" in request.GET
+    return render(request, f"recognition/{'_face_panel' if panel else 'face_detail'}.html", {
+        "face": face, "nearest": nearest, "threshold": threshold, "scores": scores,
+        "assign_form": FaceAssignForm(prefix=f"face{face.pk}") if request.user.is_staff else None,
+        # Where the actions lead back to: the page that shows the panel, else the photo.
+        "next": request.GET.get("next") or reverse("recognition:photo_detail", args=[face.photo_id]),
+    })
+
+
+def _back(request, face: Face):
+    """To the page the action came from (``next``), else the face's photo."""
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return redirect(target)
+    return redirect("recognition:photo_detail", pk=face.photo_id)
+
+
+@staff_required
+@require_POST
+def face_assign(request, pk: int):
+    face = get_object_or_404(Face.objects.select_related("person"), pk=pk)
+    form = FaceAssignForm(request.POST, prefix=f"face{face.pk}")
+    if form.is_valid():
+        try:
+            face = services.face_assign(
+                face=face, person=form.cleaned_data["person"],
+                new_person_name=form.cleaned_data["new_name"],
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, f"Face {face.pk} is {face.person.name}; it is now one of "
+                             "their reference faces.")
+    else:
+        messages.error(request, " ".join(form.non_field_errors() or ["Check the form."]))
+    return _back(request, face)
+
+
+@staff_required
+@require_POST
+def face_not_a_face(request, pk: int):
+    face = get_object_or_404(Face, pk=pk)
+    services.face_mark_not_a_face(face=face)
+    messages.success(request, "Marked as not a face; it is gone from the results.")
+    return _back(request, face)
+
+
+@staff_required
+@require_POST
+def face_not_this_person(request, pk: int):
+    face = get_object_or_404(Face.objects.select_related("person"), pk=pk)
+    name = face.person.name if face.person_id else "this person"
+    try:
+        services.face_mark_not_this_person(face=face)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"This face is no longer {name}; it is unknown now.")
+    return _back(request, face)

@@ -1,0 +1,178 @@
+"""People (staff only): the list, enrolment from a photo or a snapshot, reference faces,
+renaming, merging, deleting; and unknown faces grouped by similarity."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from recognition import selectors, services
+from recognition.forms import (
+    GroupAssignForm,
+    PersonCreateForm,
+    PersonMergeForm,
+    PersonRenameForm,
+    ReferenceAddForm,
+)
+from recognition.models import Face, Person, Photo
+from recognition.views.access import staff_required
+
+UNKNOWN_GROUPS_SHOWN = 60
+
+
+@staff_required
+def person_list(request):
+    form = PersonCreateForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            with transaction.atomic():
+                person = services.person_create(name=form.cleaned_data["name"])
+                services.person_reference_add(
+                    person=person, file=form.cleaned_data["file"], uploaded_by=request.user,
+                    source=form.cleaned_data["source"],
+                )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"{person.name} added; their photo is being analysed.")
+            return redirect("recognition:person_detail", pk=person.pk)
+    return render(request, "recognition/person_list.html", {
+        "people": selectors.person_list(), "form": form,
+    })
+
+
+@staff_required
+def person_detail(request, pk: int):
+    person = get_object_or_404(selectors.person_list(), pk=pk)
+    return render(request, "recognition/person_detail.html", {
+        "person": person,
+        # Enrolment photos still being analysed, or that enrolled nobody (and why).
+        "enrolments": person.enrolment_photos.exclude(status=Photo.Status.DONE, error="").exclude(
+            Exists(Face.objects.filter(photo=OuterRef("pk"), person=person, is_reference=True))
+        ),
+        "add_form": ReferenceAddForm(),
+        "rename_form": PersonRenameForm(initial={"name": person.name}),
+        "merge_form": PersonMergeForm(person=person),
+    })
+
+
+@staff_required
+@require_POST
+def person_reference_add(request, pk: int):
+    """Add reference faces from photos: each is analysed and, if it shows one face, that face
+    becomes a reference (the person page shows what happened)."""
+    person = get_object_or_404(Person, pk=pk)
+    form = ReferenceAddForm(request.POST, request.FILES)
+    if form.is_valid():
+        added = 0
+        for file in form.cleaned_data["file"]:
+            try:
+                services.person_reference_add(
+                    person=person, file=file, uploaded_by=request.user,
+                    source=form.cleaned_data["source"],
+                )
+                added += 1
+            except ValidationError as exc:
+                messages.error(request, f"{file.name}: {' '.join(exc.messages)}")
+        if added:
+            messages.success(request, f"{added} photo{'s' if added > 1 else ''} added; "
+                             "being analysed.")
+    else:
+        messages.error(request, " ".join(m for e in form.errors.values() for m in e))
+    return redirect("recognition:person_detail", pk=person.pk)
+
+
+@staff_required
+@require_POST
+def person_reference_remove(request, pk: int, face_pk: int):
+    face = get_object_or_404(Face.objects.select_related("person"), pk=face_pk, person_id=pk,
+                             is_reference=True)
+    services.person_reference_remove(person=face.person, face=face)
+    messages.success(request, "Reference face removed.")
+    return redirect("recognition:person_detail", pk=pk)
+
+
+@staff_required
+@require_POST
+def person_rename(request, pk: int):
+    person = get_object_or_404(Person, pk=pk)
+    form = PersonRenameForm(request.POST)
+    if form.is_valid():
+        try:
+            services.person_rename(person=person, name=form.cleaned_data["name"])
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, f"Renamed to {person.name}.")
+    return redirect("recognition:person_detail", pk=person.pk)
+
+
+@staff_required
+@require_POST
+def person_merge(request, pk: int):
+    """Merge the chosen other person into this one."""
+    person = get_object_or_404(Person, pk=pk)
+    form = PersonMergeForm(request.POST, person=person)
+    if form.is_valid():
+        other = form.cleaned_data["other"]
+        name = other.name
+        services.person_merge(into=person, other=other)
+        messages.success(request, f"{name} merged into {person.name}.")
+    else:
+        messages.error(request, "Choose the person to merge into this one.")
+    return redirect("recognition:person_detail", pk=person.pk)
+
+
+@staff_required
+def person_delete(request, pk: int):
+    """A confirmation page (GET), then the deletion with their biometric data (POST)."""
+    person = get_object_or_404(selectors.person_list(), pk=pk)
+    if request.method == "POST":
+        services.person_delete(person=person)
+        messages.success(request, f"{person.name} and their reference faces were deleted.")
+        return redirect("recognition:person_list")
+    return render(request, "recognition/person_delete.html", {"person": person})
+
+
+@staff_required
+def unknown_faces(request):
+    groups = selectors.unknown_face_groups(
+        threshold=services.match_threshold(), model_version=services.MODEL_VERSION
+    )
+    return render(request, "recognition/unknown_faces.html", {
+        "groups": [
+            (group, GroupAssignForm(prefix=f"group{group[0].pk}", face_ids=[f.pk for f in group]))
+            for group in groups[:UNKNOWN_GROUPS_SHOWN]
+        ],
+        "faces": sum(len(group) for group in groups),
+        "shown": min(len(groups), UNKNOWN_GROUPS_SHOWN), "total": len(groups),
+    })
+
+
+@staff_required
+@require_POST
+def unknown_assign(request):
+    """Assign the ticked faces of one group to an existing or a new person, in one action."""
+    prefix = request.POST.get("prefix", "")
+    face_ids = [int(v) for v in request.POST.getlist(f"{prefix}-face") if v.isdigit()]
+    form = GroupAssignForm(request.POST, prefix=prefix, face_ids=face_ids)
+    if form.is_valid():
+        faces = list(Face.objects.filter(pk__in=form.cleaned_data["face"],
+                                         decision=Face.Decision.UNKNOWN))
+        try:
+            person = services.faces_assign(
+                faces=faces, person=form.cleaned_data["person"],
+                new_person_name=form.cleaned_data["new_name"],
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, f"{len(faces)} faces assigned to {person.name}.")
+    else:
+        errors = [m for e in form.errors.values() for m in e]
+        messages.error(request, " ".join(errors))
+    return redirect("recognition:unknown_faces")

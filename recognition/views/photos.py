@@ -1,0 +1,226 @@
+"""Recognise (upload, webcam), a photo's result, its status for polling, its image, and the
+history of photos."""
+
+from __future__ import annotations
+
+import io
+import mimetypes
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+from PIL import Image, ImageOps
+
+from recognition import selectors, services
+from recognition.forms import HistoryFilterForm, UploadForm
+from recognition.models import Face, Person, Photo
+from recognition.views.access import visible_face, visible_photo
+
+# Photos larger than this (longer side, pixels) are downscaled in the browser before upload:
+# detection runs at about this size anyway, and the upload is many times smaller.
+BROWSER_MAX_SIDE = 1600
+THUMBNAIL_SIDE = 320
+HISTORY_PAGE_SIZE = 24
+
+
+@dataclass(frozen=True)
+class FaceBox:
+    """A face as the result page shows it: its box over the photo, in % of the photo's size."""
+
+    face: Face
+    number: int
+    left: float
+    top: float
+    width: float
+    height: float
+
+    @property
+    def name(self) -> str:
+        return self.face.person.name if self.face.person_id else "Unknown"
+
+    @property
+    def expression_score(self) -> float:
+        return self.face.expression_scores.get(self.face.expression, 0.0)
+
+
+def face_boxes(photo: Photo) -> list[FaceBox]:
+    """The photo's faces with their boxes; boxes are in pixels of the upright photo."""
+    if not (photo.width and photo.height):
+        return []
+    boxes = []
+    for number, face in enumerate(photo.faces.all(), start=1):
+        x1, y1, x2, y2 = face.box
+        boxes.append(FaceBox(
+            face, number, left=100 * x1 / photo.width, top=100 * y1 / photo.height,
+            width=100 * (x2 - x1) / photo.width, height=100 * (y2 - y1) / photo.height,
+        ))
+    return boxes
+
+
+def _result_context(photo: Photo) -> dict:
+    return {"photo": photo, "boxes": face_boxes(photo), "finished": photo.status in FINISHED}
+
+
+FINISHED = (Photo.Status.DONE, Photo.Status.FAILED)
+
+
+@login_required
+def recognise(request):
+    return render(request, "recognition/recognise.html", {
+        "form": UploadForm(),
+        "max_side": BROWSER_MAX_SIDE,
+        "max_bytes": settings.FACEWEB_MAX_UPLOAD_BYTES,
+    })
+
+
+@login_required
+@require_POST
+def photo_upload(request):
+    """Store the uploaded photos and queue them. Answers JSON to the page's script (one file
+    per request, so each has its own progress) and redirects a plain form post."""
+    wants_json = "application/json" in request.headers.get("Accept", "")
+    form = UploadForm(request.POST, request.FILES)
+    photos, errors = [], []
+    if form.is_valid():
+        for file in form.cleaned_data["file"]:
+            try:
+                photos.append(services.photo_create(
+                    file=file, uploaded_by=request.user, source=form.cleaned_data["source"]
+                ))
+            except ValidationError as exc:
+                errors.append(f"{file.name}: {' '.join(exc.messages)}")
+    else:
+        errors = [message for field in form.errors.values() for message in field]
+    if wants_json:
+        return JsonResponse(
+            {"photos": [_status(photo) for photo in photos], "errors": errors},
+            status=202 if photos else 400,
+        )
+    for error in errors:
+        messages.error(request, error)
+    if len(photos) == 1:
+        return redirect("recognition:photo_detail", pk=photos[0].pk)
+    if photos:
+        messages.success(request, f"{len(photos)} photos uploaded; results appear below.")
+        return redirect("recognition:history")
+    return redirect("recognition:recognise")
+
+
+def _status(photo: Photo) -> dict:
+    return {
+        "id": photo.pk,
+        "status": photo.status,
+        "finished": photo.status in FINISHED,
+        "error": photo.error,
+        "status_url": reverse("recognition:photo_status", args=[photo.pk]),
+        "result_url": reverse("recognition:photo_result", args=[photo.pk]),
+        "url": reverse("recognition:photo_detail", args=[photo.pk]),
+    }
+
+
+@login_required
+def photo_status(request, pk: int):
+    """What the pages poll while a photo is analysed: a few fields, one query."""
+    photos = selectors.photos_visible_to(user=request.user).only("pk", "status", "error")
+    photo = get_object_or_404(photos, pk=pk)
+    return JsonResponse(_status(photo))
+
+
+@login_required
+def photo_detail(request, pk: int):
+    photo = visible_photo(request, pk)
+    return render(request, "recognition/photo_detail.html", _result_context(photo))
+
+
+@login_required
+def photo_result(request, pk: int):
+    """The result alone (the photo with its boxes, and its faces), for the Recognise page to
+    insert when an upload finishes."""
+    photo = visible_photo(request, pk)
+    return render(request, "recognition/_photo_result.html", _result_context(photo))
+
+
+@login_required
+def photo_image(request, pk: int):
+    """The photo's file, or with ``?thumb`` a small JPEG of it. Served by the app, not from
+    MEDIA_URL, so that only people allowed to see the photo get it."""
+    photo = visible_photo(request, pk)
+    if "thumb" in request.GET:
+        try:
+            response = HttpResponse(_thumbnail(photo.file), content_type="image/jpeg")
+        except (OSError, ValueError, Image.DecompressionBombError):
+            raise Http404("This photo cannot be shown.") from None  # e.g. a damaged upload
+    else:
+        content_type = mimetypes.guess_type(photo.file.name)[0] or "application/octet-stream"
+        response = FileResponse(_open(photo.file), content_type=content_type)
+    response["Cache-Control"] = "private, max-age=86400"
+    return response
+
+
+@login_required
+def face_crop(request, pk: int):
+    face = visible_face(request, pk)
+    response = FileResponse(_open(face.crop), content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=86400"
+    return response
+
+
+def _open(file):
+    """The stored file, open for reading; 404 when it has gone from storage."""
+    if not file:
+        raise Http404("No file.")
+    try:
+        return file.open("rb")
+    except FileNotFoundError:
+        raise Http404("The file is missing from storage.") from None
+
+
+def _thumbnail(file) -> bytes:
+    """An upright JPEG of the image at most THUMBNAIL_SIDE pixels on its longer side."""
+    with _open(file) as f, Image.open(f) as image:
+        image.draft("RGB", (THUMBNAIL_SIDE, THUMBNAIL_SIDE))  # JPEG: decode at 1/2..1/8 size
+        image = ImageOps.exif_transpose(image).convert("RGB")
+        image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=80)
+    return buffer.getvalue()
+
+
+@login_required
+def history(request):
+    user = request.user
+    people = Person.objects.all() if user.is_staff else Person.objects.filter(
+        faces__photo__uploaded_by=user).distinct()
+    form = HistoryFilterForm(request.GET or None, people=people)
+    filters = form.cleaned_data if form.is_valid() else {}
+    person = filters.get("person")
+    photos = selectors.photo_list(
+        user=user, person_id=person.pk if person else None,
+        expression=filters.get("expression") or None,
+        date_from=filters.get("date_from"), date_to=filters.get("date_to"),
+        unknown_only=filters.get("unknown", False),
+    )
+    page = Paginator(photos, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "recognition/history.html", {
+        "form": form, "page": page, "person": person, "query": query.urlencode(),
+    })
+
+
+@login_required
+def person_timeline(request, pk: int):
+    """Where and when one person was seen, in the photos this user may see, by day."""
+    person = get_object_or_404(Person, pk=pk)
+    faces = selectors.person_timeline(user=request.user, person_id=person.pk)
+    if not request.user.is_staff and not faces.exists():
+        raise Http404("No such person in your photos.")  # nor reveal who else is enrolled
+    page = Paginator(faces, 60).get_page(request.GET.get("page"))
+    return render(request, "recognition/person_timeline.html", {"person": person, "page": page})

@@ -1,0 +1,31 @@
+// People pages: a webcam snapshot can stand in for the photo file of a form, and photos
+// being added to a person are followed until the worker is done with them.
+import { pollUntilFinished, webcam } from './shared.js';
+
+document.querySelectorAll('[data-snapshot-form]').forEach((form) => {
+  const input = form.querySelector('[data-snapshot-target]');
+  const source = form.querySelector('[data-snapshot-source]');
+  const preview = form.querySelector('[data-snapshot-preview]');
+  webcam(form.querySelector('[data-webcam]'), (file, close) => {
+    const files = new DataTransfer();
+    files.items.add(file);
+    input.files = files.files;
+    source.value = 'webcam';
+    URL.revokeObjectURL(preview.src);
+    preview.src = URL.createObjectURL(file);
+    preview.hidden = false;
+    close();
+  });
+  input.addEventListener('change', () => {
+    if (input.files.length && !input.files[0].name.startsWith('webcam-')) {
+      source.value = 'upload';
+      preview.hidden = true;
+    }
+  });
+});
+
+const pending = [...document.querySelectorAll('[data-status-url]')];
+if (pending.length) {
+  Promise.all(pending.map((el) => pollUntilFinished(el.dataset.statusUrl)))
+    .then(() => window.location.reload());
+}

@@ -1,0 +1,125 @@
+// Recognise: drop or pick photos (or take webcam snapshots); each is downscaled, uploaded
+// with its own progress bar, then its result replaces the bar when the worker is done.
+import { csrfToken, downscale, pollUntilFinished, webcam } from './shared.js';
+
+const uploader = document.getElementById('uploader');
+const dropzone = uploader.querySelector('[data-dropzone]');
+const input = dropzone.querySelector('input[type="file"]');
+const list = document.querySelector('[data-uploads]');
+const maxSide = Number(uploader.dataset.maxSide);
+const maxBytes = Number(uploader.dataset.maxBytes);
+const STATUS_TEXT = { pending: 'Waiting for the worker…', processing: 'Finding faces…' };
+
+// Uploads go one after another (each with its own progress); analyses run in the worker.
+let uploads = Promise.resolve();
+
+function card(name) {
+  const item = document.createElement('li');
+  item.className = 'card upload';
+  item.innerHTML = `
+    <div class="upload-head"><span class="upload-name"></span><span class="muted small" data-state>Waiting…</span></div>
+    <progress max="1" value="0"></progress>
+    <div data-body></div>`;
+  item.querySelector('.upload-name').textContent = name;
+  const progress = item.querySelector('progress');
+  progress.setAttribute('aria-label', `Upload of ${name}`);
+  list.prepend(item);
+  return {
+    item,
+    progress,
+    state(text) { item.querySelector('[data-state]').textContent = text; },
+    fail(message) {
+      progress.remove();
+      item.classList.add('failed');
+      item.querySelector('[data-state]').textContent = 'Not uploaded';
+      const p = document.createElement('p');
+      p.className = 'error';
+      p.setAttribute('role', 'alert');
+      p.textContent = message;
+      item.querySelector('[data-body]').replaceChildren(p);
+    },
+  };
+}
+
+function send(file, source, view) {
+  return new Promise((resolve) => {
+    const form = new FormData();
+    form.append('file', file);
+    form.append('source', source);
+    const xhr = new XMLHttpRequest();  // fetch() cannot report upload progress
+    xhr.open('POST', uploader.dataset.uploadUrl);
+    xhr.setRequestHeader('Accept', 'application/json');
+    xhr.setRequestHeader('X-CSRFToken', csrfToken());
+    xhr.upload.addEventListener('progress', (event) => {
+      if (event.lengthComputable) view.progress.value = event.loaded / event.total;
+    });
+    xhr.addEventListener('load', () => {
+      let body = {};
+      try { body = JSON.parse(xhr.responseText); } catch { /* an HTML error page */ }
+      if (xhr.status === 202 && body.photos?.length) resolve(body.photos[0]);
+      else {
+        view.fail(body.errors?.join(' ') || `The server refused the upload (${xhr.status}).`);
+        resolve(null);
+      }
+    });
+    xhr.addEventListener('error', () => {
+      view.fail('The upload failed: the server could not be reached.');
+      resolve(null);
+    });
+    xhr.send(form);
+  });
+}
+
+async function showResult(photo, view) {
+  view.progress.removeAttribute('value');  // indeterminate while the worker runs
+  view.state(STATUS_TEXT[photo.status] ?? photo.status);
+  const done = await pollUntilFinished(photo.status_url, (data) => {
+    view.state(STATUS_TEXT[data.status] ?? data.status);
+  });
+  const response = await fetch(photo.result_url);
+  view.progress.remove();
+  view.state(done.status === 'done' ? 'Done' : 'Failed');
+  const head = view.item.querySelector('.upload-name');
+  const link = document.createElement('a');
+  link.href = photo.url;
+  link.textContent = head.textContent;
+  head.replaceChildren(link);
+  view.item.querySelector('[data-body]').innerHTML = await response.text();
+}
+
+function add(file, source) {
+  const view = card(file.name);
+  if (!file.type.startsWith('image/')) {
+    view.fail(`${file.name} is not a photo (${file.type || 'unknown type'}); choose JPEG, PNG or WebP images.`);
+    return;
+  }
+  uploads = uploads.then(async () => {
+    view.state('Preparing…');
+    const small = await downscale(file, maxSide);
+    if (small.size > maxBytes) {
+      view.fail(`${file.name} is larger than the ${Math.round(maxBytes / 1048576)} MB limit.`);
+      return;
+    }
+    view.state(small === file ? 'Uploading…' : 'Uploading (resized)…');
+    const photo = await send(small, source, view);
+    if (photo) showResult(photo, view);  // not awaited: the next upload starts now
+  });
+}
+
+input.addEventListener('change', () => {
+  [...input.files].forEach((file) => add(file, 'upload'));
+  input.value = '';
+});
+dropzone.addEventListener('dragover', (event) => {
+  event.preventDefault();
+  dropzone.classList.add('dragging');
+});
+dropzone.addEventListener('dragleave', () => dropzone.classList.remove('dragging'));
+dropzone.addEventListener('drop', (event) => {
+  event.preventDefault();
+  dropzone.classList.remove('dragging');
+  [...event.dataTransfer.files].forEach((file) => add(file, 'upload'));
+});
+// The form posts by itself without this script; with it, uploads stay on the page.
+dropzone.addEventListener('submit', (event) => event.preventDefault());
+webcam(uploader.querySelector('[data-webcam]'), (file) => add(file, 'webcam'));

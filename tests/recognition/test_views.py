@@ -1,0 +1,493 @@
+"""The web pages through the Django test client: who may see what, what each page shows, and
+what each form does. The worker is not involved (``queued`` catches published jobs)."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
+from django.urls import reverse
+from django.utils import timezone
+
+from recognition.models import Face, Person, Photo
+from tests.factories import embedding, make_face, make_person, make_photo, near, png_bytes, upload
+
+pytestmark = pytest.mark.django_db
+
+PAGES = ["recognise", "history", "dashboard"]
+STAFF_PAGES = ["person_list", "unknown_faces"]
+
+
+@pytest.fixture(autouse=True)
+def _threshold(settings):
+    # A fixed threshold: the pages must not depend on the pipeline being installed here.
+    settings.FACEWEB_MATCH_THRESHOLD = 0.6
+
+
+@pytest.fixture(autouse=True)
+def _no_broker(celery_broker, settings):
+    # Nothing listens there: health says Redis is down, without waiting for a worker.
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    celery_broker(settings.REDIS_URL)
+
+
+def make_user(name: str, *, staff: bool = False):
+    return get_user_model().objects.create_user(name, password="pw", is_staff=staff)
+
+
+@pytest.fixture
+def alice():
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob():
+    return make_user("bob")
+
+
+@pytest.fixture
+def staff():
+    return make_user("sam", staff=True)
+
+
+def client_for(client, user):
+    client.force_login(user)
+    return client
+
+
+def photo_of(user, *faces_of, when=None, **fields):
+    """A done photo uploaded by ``user`` with one face per entry of ``faces_of`` (a person,
+    or None for an unknown face), boxes side by side."""
+    photo = make_photo(uploaded_by=user, width=200, height=100, **fields)
+    if when is not None:
+        Photo.objects.filter(pk=photo.pk).update(created_at=when)
+    for i, person in enumerate(faces_of):
+        face = make_face(photo, vector=embedding(100 + i), box=(10 + 50 * i, 10, 50 + 50 * i, 60))
+        if person is not None:
+            Face.objects.filter(pk=face.pk).update(person=person, decision=Face.Decision.AUTO,
+                                                   distance=0.3)
+    return photo
+
+
+# --- Who may see what -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", PAGES + STAFF_PAGES)
+def test_every_page_sends_an_anonymous_visitor_to_sign_in(client, name):
+    response = client.get(reverse(f"recognition:{name}"))
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("login"))
+
+
+def test_signing_in_leads_to_the_recognise_page(client, alice):
+    response = client.post(reverse("login"), {"username": "alice", "password": "pw"})
+    assert response.status_code == 302 and response.url == reverse("recognition:recognise")
+    page = client.get(response.url)
+    assert b"Drop photos here" in page.content and b"Sign out" in page.content
+
+
+def test_signing_out_needs_a_post_and_ends_the_session(client, alice):
+    client_for(client, alice)
+    assert client.post(reverse("logout")).status_code == 302
+    assert client.get(reverse("recognition:history")).status_code == 302
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_a_user_can_open_the_everyday_pages(client, alice, name):
+    assert client_for(client, alice).get(reverse(f"recognition:{name}")).status_code == 200
+
+
+@pytest.mark.parametrize("name", STAFF_PAGES)
+def test_people_pages_are_for_staff_only(client, alice, staff, name):
+    assert client_for(client, alice).get(reverse(f"recognition:{name}")).status_code == 403
+    assert client_for(client, staff).get(reverse(f"recognition:{name}")).status_code == 200
+
+
+def test_a_user_sees_people_links_only_when_staff(client, alice, staff):
+    assert b"Unknown faces" not in client_for(client, alice).get(reverse("recognition:recognise")).content
+    assert b"Unknown faces" in client_for(client, staff).get(reverse("recognition:recognise")).content
+
+
+def test_a_user_never_sees_another_users_photos(client, alice, bob):
+    ada = make_person("Ada")
+    bobs = photo_of(bob, ada)
+    face = bobs.faces.get()
+    client_for(client, alice)
+    history = client.get(reverse("recognition:history"))
+    assert f'href="/photos/{bobs.pk}/"' not in history.content.decode()
+    for url in [
+        reverse("recognition:photo_detail", args=[bobs.pk]),
+        reverse("recognition:photo_status", args=[bobs.pk]),
+        reverse("recognition:photo_result", args=[bobs.pk]),
+        reverse("recognition:photo_image", args=[bobs.pk]),
+        reverse("recognition:photo_image", args=[bobs.pk]) + "?thumb",
+        reverse("recognition:face_detail", args=[face.pk]),
+        reverse("recognition:face_crop", args=[face.pk]),
+        reverse("recognition:person_timeline", args=[ada.pk]),
+    ]:
+        assert client.get(url).status_code == 404, url
+
+
+def test_a_user_sees_their_own_photos_and_staff_see_everyones(client, alice, bob, staff):
+    alices = photo_of(alice)
+    bobs = photo_of(bob)
+    mine = client_for(client, alice).get(reverse("recognition:history")).content.decode()
+    assert f'/photos/{alices.pk}/"' in mine and f'/photos/{bobs.pk}/"' not in mine
+    everyone = client_for(client, staff).get(reverse("recognition:history")).content.decode()
+    assert f'/photos/{alices.pk}/"' in everyone and f'/photos/{bobs.pk}/"' in everyone
+
+
+@pytest.mark.parametrize("action", ["face_assign", "face_not_a_face", "face_not_this_person"])
+def test_only_staff_can_correct_a_face_even_on_their_own_photo(client, alice, action):
+    face = photo_of(alice, make_person("Ada")).faces.get()
+    response = client_for(client, alice).post(reverse(f"recognition:{action}", args=[face.pk]),
+                                              {f"face{face.pk}-new_name": "Eve"})
+    assert response.status_code == 403
+    face.refresh_from_db()
+    assert face.person.name == "Ada"
+
+
+# --- Recognise: uploads ------------------------------------------------------------------------
+
+
+def test_an_upload_from_the_page_script_is_stored_queued_and_answered_in_json(
+    client, alice, queued, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(client, alice).post(
+            reverse("recognition:photo_upload"), {"file": upload(), "source": "webcam"},
+            headers={"Accept": "application/json"},
+        )
+    assert response.status_code == 202
+    [answer] = response.json()["photos"]
+    photo = Photo.objects.get(pk=answer["id"])
+    assert photo.uploaded_by == alice and photo.source == "webcam" and queued == [photo.pk]
+    assert answer["status_url"] == reverse("recognition:photo_status", args=[photo.pk])
+    status = client.get(answer["status_url"]).json()
+    assert status["status"] == "pending" and status["finished"] is False
+
+
+def test_a_file_that_is_not_a_photo_is_refused_with_the_reason(client, alice):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    pdf = SimpleUploadedFile("notes.pdf", b"%PDF-1.4", content_type="application/pdf")
+    response = client_for(client, alice).post(
+        reverse("recognition:photo_upload"), {"file": pdf}, headers={"Accept": "application/json"}
+    )
+    assert response.status_code == 400
+    assert "notes.pdf is not a photo this app can read" in response.json()["errors"][0]
+    assert not Photo.objects.exists()
+
+
+def test_a_file_over_the_limit_is_refused_with_the_reason(client, alice, settings):
+    settings.FACEWEB_MAX_UPLOAD_BYTES = 100
+    response = client_for(client, alice).post(
+        reverse("recognition:photo_upload"), {"file": upload(png_bytes(64, 64))},
+        headers={"Accept": "application/json"},
+    )
+    assert response.status_code == 400
+    assert "larger than" in response.json()["errors"][0]
+
+
+def test_a_plain_form_upload_leads_to_the_photo_page(client, alice, queued):
+    response = client_for(client, alice).post(reverse("recognition:photo_upload"),
+                                              {"file": upload()})
+    photo = Photo.objects.get()
+    assert response.status_code == 302
+    assert response.url == reverse("recognition:photo_detail", args=[photo.pk])
+
+
+# --- Photo result and faces ------------------------------------------------------------------
+
+
+def test_the_photo_page_draws_a_box_per_face_with_the_name_or_unknown(client, alice):
+    photo = photo_of(alice, make_person("Ada"), None)
+    page = client_for(client, alice).get(reverse("recognition:photo_detail", args=[photo.pk]))
+    html = page.content.decode()
+    assert html.count('class="face-box ') == 2
+    assert "1. Ada" in html and "2. Unknown" in html
+    # Boxes are placed in % of the photo: the second face starts at x=60 of 200 px.
+    assert "left:30.000%" in html
+    assert "distance 0.30" in html and "neutral 100%" in html
+
+
+def test_a_failed_photo_says_why(client, alice):
+    photo = photo_of(alice, status=Photo.Status.FAILED, error="The file is damaged.")
+    page = client_for(client, alice).get(reverse("recognition:photo_detail", args=[photo.pk]))
+    assert b"Could not analyse this photo: The file is damaged." in page.content
+
+
+def test_the_photo_image_and_its_thumbnail_are_served_to_its_owner(client, alice):
+    photo = photo_of(alice)
+    client_for(client, alice)
+    full = client.get(reverse("recognition:photo_image", args=[photo.pk]))
+    assert b"".join(full.streaming_content) == png_bytes()
+    thumb = client.get(reverse("recognition:photo_image", args=[photo.pk]) + "?thumb")
+    assert thumb["Content-Type"] == "image/jpeg" and thumb.content[:2] == b"\xff\xd8"
+
+
+def test_a_face_panel_lists_the_closest_people_with_distances(client, staff):
+    ada, bea = make_person("Ada"), make_person("Bea")
+    make_face(vector=embedding(1), person=ada, reference=True)
+    make_face(vector=embedding(2), person=bea, reference=True)
+    face = make_face(photo_of(staff), vector=near(embedding(1), 0.25))
+    panel = client_for(client, staff).get(
+        reverse("recognition:face_detail", args=[face.pk]) + "?panel"
+    ).content.decode()
+    assert panel.index("Ada") < panel.index("Bea")
+    assert '<span class="ok">0.25</span>' in panel  # within the threshold
+    assert "Assign this face" in panel and "<html" not in panel
+
+
+def test_a_user_sees_a_face_panel_without_the_corrections(client, alice):
+    face = photo_of(alice, None).faces.get()
+    page = client_for(client, alice).get(reverse("recognition:face_detail", args=[face.pk]))
+    assert page.status_code == 200 and b"Assign this face" not in page.content
+
+
+def test_staff_assign_a_face_to_a_new_person_and_return_to_the_photo(client, staff):
+    photo = photo_of(staff, None)
+    face = photo.faces.get()
+    back = reverse("recognition:photo_detail", args=[photo.pk])
+    response = client_for(client, staff).post(
+        reverse("recognition:face_assign", args=[face.pk]),
+        {f"face{face.pk}-new_name": "Grace", "next": back},
+    )
+    assert response.status_code == 302 and response.url == back
+    face.refresh_from_db()
+    assert face.person.name == "Grace" and face.is_reference
+
+
+def test_assigning_needs_a_person_or_a_name_not_both(client, staff):
+    ada = make_person("Ada")
+    face = photo_of(staff, None).faces.get()
+    client_for(client, staff).post(
+        reverse("recognition:face_assign", args=[face.pk]),
+        {f"face{face.pk}-person": ada.pk, f"face{face.pk}-new_name": "Grace"},
+    )
+    face.refresh_from_db()
+    assert face.person is None
+
+
+def test_an_unsafe_next_address_is_ignored(client, staff):
+    photo = photo_of(staff, None)
+    face = photo.faces.get()
+    response = client_for(client, staff).post(
+        reverse("recognition:face_assign", args=[face.pk]),
+        {f"face{face.pk}-new_name": "Grace", "next": "https://evil.example/"},
+    )
+    assert response.url == reverse("recognition:photo_detail", args=[photo.pk])
+
+
+def test_staff_mark_a_face_as_not_a_face_or_not_this_person(client, staff):
+    photo = photo_of(staff, make_person("Ada"), None)
+    known, unknown = photo.faces.all()
+    client_for(client, staff)
+    client.post(reverse("recognition:face_not_this_person", args=[known.pk]))
+    known.refresh_from_db()
+    assert known.person is None and known.decision == Face.Decision.UNKNOWN
+    client.post(reverse("recognition:face_not_a_face", args=[unknown.pk]))
+    assert not Face.objects.filter(pk=unknown.pk).exists()
+
+
+# --- People ------------------------------------------------------------------------------------
+
+
+def test_staff_create_a_person_from_one_photo(client, staff, queued,
+                                             django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(client, staff).post(
+            reverse("recognition:person_list"),
+            {"name": "Grace", "file": upload(), "source": "webcam"},
+        )
+    grace = Person.objects.get(name="Grace")
+    assert response.url == reverse("recognition:person_detail", args=[grace.pk])
+    photo = grace.enrolment_photos.get()
+    assert photo.purpose == Photo.Purpose.ENROL and photo.source == "webcam"
+    assert queued == [photo.pk]
+    page = client.get(response.url).content.decode()
+    assert "Photos being added" in page and "pending" in page
+
+
+def test_creating_a_person_needs_a_name_and_a_photo(client, staff):
+    page = client_for(client, staff).post(reverse("recognition:person_list"), {"name": ""})
+    assert page.status_code == 200 and not Person.objects.exists()
+    assert page.content.decode().count("This field is required.") == 2
+
+
+def test_an_enrolment_photo_with_two_faces_says_so_on_the_person_page(client, staff):
+    grace = make_person("Grace")
+    photo_of(staff, None, None, purpose=Photo.Purpose.ENROL, person=grace,
+             error="This photo shows 2 faces; choose which one is Grace.")
+    page = client_for(client, staff).get(reverse("recognition:person_detail", args=[grace.pk]))
+    assert b"This photo shows 2 faces; choose which one is Grace." in page.content
+
+
+def test_the_people_list_shows_reference_thumbnails_and_counts(client, staff):
+    ada = make_person("Ada")
+    refs = [make_face(person=ada, reference=True) for _ in range(2)]
+    make_face(person=ada)
+    page = client_for(client, staff).get(reverse("recognition:person_list")).content.decode()
+    assert "2 references · 3 faces" in page
+    for face in refs:
+        assert reverse("recognition:face_crop", args=[face.pk]) in page
+
+
+def test_staff_rename_merge_and_remove_references(client, staff):
+    ada, bea = make_person("Ada"), make_person("Bea")
+    ref = make_face(person=ada, reference=True)
+    beas = make_face(person=bea, reference=True)
+    client_for(client, staff)
+    client.post(reverse("recognition:person_rename", args=[ada.pk]), {"name": "Ada L."})
+    client.post(reverse("recognition:person_merge", args=[ada.pk]), {"other": bea.pk})
+    ada.refresh_from_db()
+    assert ada.name == "Ada L." and not Person.objects.filter(pk=bea.pk).exists()
+    beas.refresh_from_db()
+    assert beas.person == ada
+    client.post(reverse("recognition:person_reference_remove", args=[ada.pk, ref.pk]))
+    ref.refresh_from_db()
+    assert not ref.is_reference
+
+
+def test_deleting_a_person_asks_first_then_removes_their_references(client, staff):
+    ada = make_person("Ada")
+    ref = make_face(person=ada, reference=True)
+    client_for(client, staff)
+    url = reverse("recognition:person_delete", args=[ada.pk])
+    confirm = client.get(url)
+    assert b"Yes, delete Ada" in confirm.content and Person.objects.filter(pk=ada.pk).exists()
+    assert client.post(url).url == reverse("recognition:person_list")
+    assert not Person.objects.filter(pk=ada.pk).exists()
+    assert not Face.objects.filter(pk=ref.pk).exists()
+
+
+def test_staff_add_reference_photos_to_a_person(client, staff, queued,
+                                                 django_capture_on_commit_callbacks):
+    ada = make_person("Ada")
+    with django_capture_on_commit_callbacks(execute=True):
+        client_for(client, staff).post(
+            reverse("recognition:person_reference_add", args=[ada.pk]),
+            {"file": [upload(), upload(png_bytes(32, 32))]},
+        )
+    assert ada.enrolment_photos.count() == 2 and len(queued) == 2
+
+
+# --- Unknown faces ---------------------------------------------------------------------------
+
+
+def test_similar_unknown_faces_are_grouped_and_a_group_is_assigned_in_one_action(client, staff):
+    stranger = embedding(7)
+    twins = [make_face(vector=near(stranger, 0.2, seed=s)) for s in (1, 2)]
+    loner = make_face(vector=embedding(8))
+    client_for(client, staff)
+    page = client.get(reverse("recognition:unknown_faces"))
+    groups = [[f.pk for f in group] for group, _ in page.context["groups"]]
+    assert sorted(groups[0]) == sorted(f.pk for f in twins) and groups[1] == [loner.pk]
+    prefix = page.context["groups"][0][1].prefix
+    client.post(reverse("recognition:unknown_assign"), {
+        "prefix": prefix, f"{prefix}-face": [f.pk for f in twins], f"{prefix}-new_name": "Zed",
+    })
+    zed = Person.objects.get(name="Zed")
+    assert set(zed.faces.filter(is_reference=True)) == set(twins)
+    loner.refresh_from_db()
+    assert loner.person is None
+
+
+# --- History, timeline, dashboard ----------------------------------------------------------------
+
+
+def history_ids(client, **query) -> list[int]:
+    response = client.get(reverse("recognition:history"), query)
+    assert response.status_code == 200
+    return [photo.pk for photo in response.context["page"].object_list]
+
+
+def test_history_lists_newest_first_and_filters(client, staff):
+    ada = make_person("Ada")
+    now = timezone.now()
+    old = photo_of(staff, ada, when=now - timedelta(days=10))
+    unknown = photo_of(staff, None, when=now - timedelta(days=1))
+    both = photo_of(staff, ada, None, when=now)
+    Face.objects.filter(photo=old).update(expression="happy")
+    client_for(client, staff)
+    assert history_ids(client) == [both.pk, unknown.pk, old.pk]
+    assert history_ids(client, person=ada.pk) == [both.pk, old.pk]
+    assert history_ids(client, expression="happy") == [old.pk]
+    assert history_ids(client, person=ada.pk, expression="happy") == [old.pk]
+    assert history_ids(client, unknown="on") == [both.pk, unknown.pk]
+    day = (now - timedelta(days=5)).date().isoformat()
+    assert history_ids(client, date_to=day) == [old.pk]
+    assert history_ids(client, date_from=day) == [both.pk, unknown.pk]
+
+
+def test_history_is_paginated(client, alice):
+    for _ in range(25):
+        photo_of(alice)
+    client_for(client, alice)
+    assert len(history_ids(client)) == 24 and len(history_ids(client, page=2)) == 1
+
+
+def test_the_person_timeline_shows_where_they_were_seen(client, alice):
+    ada = make_person("Ada")
+    photo = photo_of(alice, ada)
+    page = client_for(client, alice).get(reverse("recognition:person_timeline", args=[ada.pk]))
+    assert page.status_code == 200
+    assert reverse("recognition:face_crop", args=[photo.faces.get().pk]) in page.content.decode()
+
+
+def test_the_dashboard_counts_photos_faces_and_the_queue(client, staff):
+    ada = make_person("Ada")
+    photo_of(staff, ada, None)
+    photo_of(staff, status=Photo.Status.PENDING)
+    page = client_for(client, staff).get(reverse("recognition:dashboard"))
+    stats = page.context["stats"]
+    assert (stats.people, stats.photos, stats.faces, stats.recognised, stats.unknown) == (1, 2, 2, 1, 1)
+    assert stats.per_day[-1][1:] == (1, 1)
+    assert stats.expressions["neutral"] == 2
+    assert stats.expressions_by_person == [("Ada", stats.expressions_by_person[0][1])]
+    assert b"chart.umd.min.js" in page.content
+    health = client.get(reverse("recognition:dashboard_health")).json()
+    assert health["queue"]["pending"] == 1 and health["redis"]["ok"] is False
+
+
+def test_a_users_dashboard_counts_only_their_photos(client, alice, bob):
+    photo_of(alice, None)
+    photo_of(bob, None, None)
+    stats = client_for(client, alice).get(reverse("recognition:dashboard")).context["stats"]
+    assert stats.photos == 1 and stats.faces == 1
+
+
+# --- Queries do not grow with the rows -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["history", "dashboard", "person_list", "unknown_faces"])
+def test_list_pages_need_as_many_queries_for_ten_rows_as_for_one(
+    client, staff, django_assert_num_queries, name
+):
+    def rows():
+        person = make_person()
+        make_face(photo_of(staff, person), person=None, vector=embedding(5))
+        make_face(person=person, reference=True)
+
+    client_for(client, staff)
+    url = reverse(f"recognition:{name}")
+    rows()
+    client.get(url)  # warm up: session, content types
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as one:
+        assert client.get(url).status_code == 200
+    for _ in range(9):
+        rows()
+    with django_assert_num_queries(len(one)):
+        assert client.get(url).status_code == 200
+
+
+def test_a_damaged_photo_gets_no_thumbnail_and_no_error_page(client, alice):
+    photo = photo_of(alice, status=Photo.Status.FAILED, error="The file is damaged.")
+    photo.file.save("broken.jpg", ContentFile(b"\xff\xd8 not really"), save=True)
+    client_for(client, alice)
+    thumb = client.get(reverse("recognition:photo_image", args=[photo.pk]) + "?thumb")
+    assert thumb.status_code == 404
+    assert b"not readable" in client.get(reverse("recognition:history")).content

@@ -91,7 +91,8 @@ def evaluate(
     Without ``detect`` each whole image is one face crop (FER2013's files are already face
     crops). With ``detect`` (an RGB image -> detections function) the best-scoring face is
     cropped with ``expression.crop_for_expression``; images with no face count as wrong and
-    are reported as ``no_face``. Timing covers the expression model only.
+    are reported as ``no_face``, and ``accuracy_on_found`` leaves them out. Timing covers the
+    expression model only.
     """
     truth = np.array([label for _, label in items])
     predicted = np.full(len(items), -1)
@@ -113,12 +114,16 @@ def evaluate(
         tic = time.perf_counter()
         if len({crop.shape for crop in batch}) == 1:
             probs = expression.predict(model, np.stack(batch))
-        else:  # detected crops differ in size: predict() pads and resizes each one
+        else:  # files of different sizes: predict() pads and resizes each one
             probs = np.concatenate([expression.predict(model, crop[None]) for crop in batch])
         seconds += time.perf_counter() - tic
         predicted[has_face[start : start + len(batch)]] = probs.argmax(axis=1)
 
     summary = summarise(truth=truth, predicted=predicted)
     summary["no_face"] = len(items) - len(crops)
+    found = predicted >= 0
+    summary["accuracy_on_found"] = (
+        float(np.mean(truth[found] == predicted[found])) if crops else None
+    )
     summary["ms_per_face"] = 1000 * seconds / max(1, len(crops))
     return summary

@@ -14,7 +14,7 @@ from PIL import Image
 
 from recognition.pipeline import eval_expression, expression, models
 from recognition.pipeline.tfjs import read_manifest
-from recognition.pipeline.types import EXPRESSIONS
+from recognition.pipeline.types import EXPRESSIONS, Detection
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("FACEWEB_DATA_DIR", ROOT / ".." / "shared" / "data"))
@@ -74,6 +74,38 @@ def test_the_summary_counts_missing_predictions_as_wrong():
     assert summary["per_class_recall"]["sad"] == 0.5
     assert summary["per_class_recall"]["angry"] is None
     assert np.array(summary["confusion"]).sum() == 3  # the missing one is in no cell
+
+
+def test_detect_first_crops_the_best_face_and_counts_faceless_images_as_wrong(
+    tmp_path, monkeypatch
+):
+    weights = models.face_api_dir() / expression.MANIFEST
+    if not weights.is_file():
+        pytest.skip(f"face-api weights not found at {weights}: run `npm install`")
+    model = expression.build_model(read_manifest(weights))
+    root = _folder(tmp_path, ["happy", "sad"])
+    items = eval_expression.labelled_images(root=root)
+    seen: list[tuple] = []
+    cropped: list[float] = []
+    crop = expression.crop_for_expression
+    monkeypatch.setattr(
+        expression, "crop_for_expression", lambda im, d: cropped.append(d.score) or crop(im, d)
+    )
+
+    def detect(image):  # a stand-in detector: a face in the first image only
+        seen.append(image.shape)
+        if len(seen) > 1:
+            return []
+        low = Detection(box=(0, 0, 10, 10), landmarks=np.zeros((5, 2)), score=0.5)
+        return [low, Detection(box=(4, 4, 44, 44), landmarks=np.zeros((5, 2)), score=0.9)]
+
+    summary = eval_expression.evaluate(items=items, model=model, detect=detect)
+
+    assert seen == [(48, 48, 3), (48, 48, 3)]
+    assert cropped == [0.9]
+    assert summary["no_face"] == 1
+    assert np.array(summary["confusion"]).sum() == 1
+    assert summary["accuracy"] == summary["accuracy_on_found"] / 2
 
 
 @needs_fer

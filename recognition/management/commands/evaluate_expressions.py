@@ -50,6 +50,8 @@ class Command(BaseCommand):
         write(f"{s['images']} images from {s['images_dir']} ({s['mode']})")
         if s["mode"] == "detect":
             write(f"no face found: {s['no_face']} (counted as wrong)")
+            if s["accuracy_on_found"] is not None:
+                write(f"accuracy on the faces found: {s['accuracy_on_found']:.2%}")
         write(f"accuracy: {s['accuracy']:.2%}")
         write(f"expression model: {s['ms_per_face']:.2f} ms per face")
         recalls = [

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter down
 
-from recognition.pipeline import align, detect, embed, models
+from recognition.pipeline import analyse, detect, embed, models
 from recognition.pipeline.image import load_image
 
 DATA = Path(os.environ.get("FACEWEB_DATA_DIR") or ROOT.parent / "shared" / "data")
@@ -146,25 +146,16 @@ def configure_threads(threads: int) -> None:
 
 
 def our_analyse(path: Path) -> int:
-    """decode -> detect -> align -> embed -> expression, as the product does; faces found."""
-    from recognition.pipeline import expression
-
-    image = load_image(path)
-    found = detect.detect(models.get_detector(), image)
-    if not found:
-        return 0
-    chips = np.stack([align.align(image, d.landmarks) for d in found])
-    embed.embed(models.get_embedder(), chips)
-    for d in found:  # crops differ in size
-        expression.predict(
-            models.get_expression_model(), expression.crop_for_expression(image, d)[None]
-        )
-    return len(found)
+    """The product's path: ``load_image`` then ``analyse_image`` (detect, align, embed each
+    chip and its mirror image, expression); faces found."""
+    return len(analyse.analyse_image(load_image(path)).faces)
 
 
-def pick_lfw_faces(dlib: DlibWorker, *, count: int) -> list[tuple[Path, np.ndarray, list]]:
+def pick_lfw_faces(
+    dlib: DlibWorker, *, count: int
+) -> list[tuple[Path, np.ndarray, np.ndarray, list]]:
     """The first ``count`` LFW dev people (sorted) whose first photo both detectors see as
-    exactly one face: (path, our aligned chip, dlib's box)."""
+    exactly one face: (path, our aligned chip, its mirror-image chip, dlib's box)."""
     chosen = []
     for person in sorted((DATA / "lfw-dev" / "images").iterdir()):
         path = person / f"{person.name}_0001.jpg"
@@ -174,7 +165,8 @@ def pick_lfw_faces(dlib: DlibWorker, *, count: int) -> list[tuple[Path, np.ndarr
             continue
         boxes = dlib("locate", path=str(path))["boxes"]
         if len(boxes) == 1:
-            chosen.append((path, align.align(image, ours[0].landmarks), boxes[0]))
+            chips, mirrored = analyse.align_faces(image, [ours[0].landmarks])
+            chosen.append((path, chips[0], mirrored[0], boxes[0]))
         if len(chosen) == count:
             return chosen
     raise RuntimeError(f"fewer than {count} usable LFW photos")
@@ -235,22 +227,29 @@ def run(*, repeats: int, threads: int) -> dict:
     rows = report["rows"]
 
     faces = pick_lfw_faces(dlib, count=max(BATCHES))
-    chips = np.stack([chip for _, chip, _ in faces])
-    items = [[str(path), box] for path, _, box in faces]
-    for n in BATCHES:
+    chips = np.stack([face[1] for face in faces])
+    mirrored = np.stack([face[2] for face in faces])
+    items = [[str(face[0]), face[3]] for face in faces]
+    # Like with like: one chip per face through the network vs one face_encodings per face.
+    # "describe" is what analyse_image spends per face (chip and mirror image, averaged).
+    ours = {
+        "embed": lambda idx: len(embed.embed(embedder, chips[idx])),
+        "describe": lambda idx: len(analyse.describe(embedder, chips[idx], mirrored[idx])),
+    }
+    for key, n in [("embed", n) for n in BATCHES] + [("describe", 8)]:
         # Batch j holds faces j*n .. j*n+n-1 (wrapping): small batches see many faces. About
         # 30 faces per pass for small batches keeps dlib's share (~0.1 s/face) bounded.
         batches = [[(j * n + k) % len(faces) for k in range(n)] for j in range(max(1, 32 // n))]
         result = interleave(
             batches,
             {
-                "ours": lambda idx: timed(lambda: len(embed.embed(embedder, chips[idx]))),
+                "ours": lambda idx, fn=ours[key]: timed(lambda: fn(idx)),
                 "dlib": lambda idx: dlib("encode", items=[items[i] for i in idx]),
             },
             repeats=repeats,
             warm_up=1,
         )
-        rows[f"embed_{n}"] = {side: summary(t, per=n) for side, t in result.items()}
+        rows[f"{key}_{n}"] = {side: summary(t, per=n) for side, t in result.items()}
 
     photos = sorted((DATA / "nuaa-dev" / "real").glob("*.jpg"))[::20]  # 20 people/sessions
     decoded = {p: load_image(p) for p in photos}
@@ -274,7 +273,7 @@ def run(*, repeats: int, threads: int) -> dict:
     ]
 
     with tempfile.TemporaryDirectory() as tmp:
-        montage = write_montage([path for path, _, _ in faces[:10]], Path(tmp))
+        montage = write_montage([face[0] for face in faces[:10]], Path(tmp))
         sets = {
             "e2e_1": single[:10],
             "e2e_10": [DATA / "widerface-dev" / "images" / p for p in GROUP_PHOTOS],
@@ -305,6 +304,7 @@ LABELS = {
     "embed_1": "embed, per face, batch 1",
     "embed_8": "embed, per face, batch 8",
     "embed_32": "embed, per face, batch 32",
+    "describe_8": "  chip+mirror (analyse), b 8",
     "detect": "detect, per 640x480 photo",
     "e2e_1": "end to end, 1-face 640x480",
     "e2e_10": "end to end, WIDER (context)",

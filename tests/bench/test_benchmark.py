@@ -1,0 +1,125 @@
+"""The benchmark harness: interleaving, summaries, memory readout and the dlib worker."""
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+spec = importlib.util.spec_from_file_location("benchmark", REPO / "bench" / "benchmark.py")
+benchmark = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(benchmark)
+
+
+def test_interleave_warms_up_then_rotates_which_side_goes_first():
+    calls = []
+
+    def side(name):
+        return lambda item: calls.append((name, item)) or {"ms": 1.0, "cpu_ms": 1.0, "faces": 0}
+
+    result = benchmark.interleave(["a", "b"], {"x": side("x"), "y": side("y")}, repeats=2)
+
+    assert calls[:4] == [("x", "a"), ("y", "a"), ("x", "b"), ("y", "b")]  # untimed warm-up
+    assert calls[4:] == [
+        ("x", "a"), ("y", "a"), ("y", "b"), ("x", "b"),  # repeat 0
+        ("y", "a"), ("x", "a"), ("x", "b"), ("y", "b"),  # repeat 1
+    ]  # fmt: skip
+    assert {name: len(t) for name, t in result.items()} == {"x": 4, "y": 4}
+
+
+def test_summary_gives_per_face_median_quartiles_and_cores():
+    timings = [{"ms": ms, "cpu_ms": ms * 2, "faces": 8} for ms in (80.0, 160.0, 240.0)]
+
+    s = benchmark.summary(timings, per=8)
+
+    assert (s["median_ms"], s["p25_ms"], s["p75_ms"]) == (20.0, 15.0, 25.0)
+    assert s["cores"] == 2.0 and s["n"] == 3 and s["faces"] == [8, 8, 8]
+
+
+def fake_report(ratios: dict[str, float]) -> dict:
+    """A report as ``run`` returns it, with dlib at 100 ms and ours at ``ratio`` x 100 ms."""
+
+    def side(ms, faces):
+        return {"median_ms": ms, "p25_ms": ms, "p75_ms": ms, "n": 1, "cores": 1.0, "faces": faces}
+
+    rows = {}
+    for key in benchmark.LABELS:
+        ms = 100.0 * ratios.get(key, 1.0)
+        rows[key] = {"ours": side(ms, [1]), "dlib": side(100.0, [1])}
+    rows["detect"]["mtcnn"] = side(95.0, [1])
+    info = {"dlib": "20.0.1", "face_recognition": "1.3.0", "blas": False, "lapack": False}
+    return {
+        "reference": {**info, "avx": True},
+        "threads": {"tf_intra_op": 2},
+        "machine": "x86_64, 2 cores",
+        "repeats": 1,
+        "rows": rows,
+        "memory": {"ours_mib": 600.0, "dlib_mib": 300.0},
+    }
+
+
+def test_the_table_gives_each_ratio_and_marks_targets_met_and_missed(capsys):
+    benchmark.print_table(fake_report({"embed_8": 0.2, "detect": 0.6, "e2e_1": 0.5}))
+
+    lines = {line[:29].strip(): line for line in capsys.readouterr().out.splitlines()}
+    # ratio, target, cores ours/dlib, mark
+    assert lines["embed, per face, batch 8"].split()[-4:] == ["0.20", "0.25", "1.0/1.0", "ok"]
+    assert lines["detect, per 640x480 photo"].endswith("MISS")
+    assert lines["end to end, 1-face 640x480"].endswith("ok")  # the target is inclusive
+    assert not lines["end to end, WIDER (context)"].endswith(("ok", "MISS"))  # no target
+    assert " 0.95 " in lines["packaged mtcnn (context)"]
+    assert lines["peak RSS, MiB (fresh process)"].split()[-3:] == ["600", "300", "2.00"]
+
+
+def test_peak_rss_reads_this_process_and_grows_with_what_it_touches():
+    before = benchmark.peak_rss_mib()
+    block = bytearray(64 << 20)  # 64 MiB, zero-filled: every page is touched
+    after = benchmark.peak_rss_mib(os.getpid())
+
+    assert before > 1 and after >= before + 60
+    del block
+
+
+def test_the_dlib_worker_answers_and_times_an_encoding(data_dir):
+    if not benchmark.BENCH_PYTHON.is_file():
+        pytest.skip(f"{benchmark.BENCH_PYTHON} not found: `make bench-setup` creates it")
+    photo = data_dir / "samples" / "face_recognition_samples" / "examples" / "obama.jpg"
+    worker = benchmark.DlibWorker(benchmark.BENCH_PYTHON)
+    try:
+        info = worker("info")
+        boxes = worker("locate", path=str(photo))["boxes"]
+        timing = worker("encode", items=[[str(photo), boxes[0]]])
+    finally:
+        worker.close()
+
+    assert info["dlib"] and json.dumps(info)
+    assert len(boxes) == 1 and len(boxes[0]) == 4
+    assert timing["faces"] == 1 and timing["ms"] > 0 and timing["cpu_ms"] > 0
+
+
+@pytest.mark.slow  # loads TensorFlow, our models and dlib's
+def test_a_small_real_run_times_both_sides_on_the_same_photo(samples_dir):
+    if not benchmark.BENCH_PYTHON.is_file():
+        pytest.skip(f"{benchmark.BENCH_PYTHON} not found: `make bench-setup` creates it")
+    benchmark.models.install_models()  # idempotent: converts only what is missing
+    photo = samples_dir / "face_recognition_samples" / "examples" / "obama.jpg"
+    worker = benchmark.DlibWorker(benchmark.BENCH_PYTHON)
+    try:
+        result = benchmark.interleave(
+            [photo],
+            {
+                "ours": lambda p: benchmark.timed(lambda: benchmark.our_analyse(p)),
+                "dlib": lambda p: worker("analyse", path=str(p)),
+            },
+            repeats=2,
+        )
+    finally:
+        worker.close()
+
+    for side in ("ours", "dlib"):
+        summary = benchmark.summary(result[side])
+        assert summary["faces"] == [1, 1] and summary["n"] == 2
+        assert 0 < summary["p25_ms"] <= summary["median_ms"] <= summary["p75_ms"]
+        assert 0 < summary["cores"] < 3  # CPU time over wall time on a 2-core machine

@@ -145,6 +145,13 @@ def test_it_keeps_a_face_unknown_when_two_people_are_too_close_to_tell_apart(
     assert analysed(fake_pipeline, face_result(probe)).faces.get().person == ada
 
 
+def test_the_match_threshold_defaults_to_the_one_calibrated_for_the_pipeline(settings):
+    from recognition.pipeline import analyse  # the real module: cheap, it loads no model
+
+    settings.FACEWEB_MATCH_THRESHOLD = None
+    assert services.match_threshold() == analyse.DEFAULT_THRESHOLD
+
+
 def test_the_match_threshold_setting_overrides_the_pipeline_default(fake_pipeline, settings):
     make_face(vector=embedding(1), person=make_person("Ada"), reference=True)
     settings.FACEWEB_MATCH_THRESHOLD = 0.2

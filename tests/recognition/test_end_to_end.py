@@ -1,0 +1,146 @@
+"""Upload → Redis → a real Celery worker process → the real pipeline → results in the database.
+
+A throwaway redis-server and a ``celery worker`` subprocess (prefork, beat embedded, the sweep
+every 2 s) share this test run's SQLite file and MEDIA_ROOT. Photos come from
+``../shared/data/samples``; without them these tests are skipped.
+"""
+
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.core.files import File
+from django.db import connection
+
+from recognition import services
+from recognition.models import Face, Person, Photo
+from tests.recognition.conftest import CeleryWorker, use_broker
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+STUCK_AFTER_S = 30  # the worker's FACEWEB_STUCK_AFTER_S: how long a killed job waits
+
+
+@pytest.fixture(scope="module")
+def photos(samples_dir) -> Path:
+    return samples_dir / "face_recognition_samples" / "examples"
+
+
+@pytest.fixture(scope="module")
+def media_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, media_root):
+    """Overrides conftest's per-test MEDIA_ROOT: the worker keeps one for the module."""
+    settings.MEDIA_ROOT = media_root
+
+
+@pytest.fixture(scope="module")
+def worker(django_db_setup, redis_server, media_root, photos, tmp_path_factory):
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        database = {"SQLITE_PATH": db["NAME"]}
+    else:
+        database = {"DATABASE_URL": f"postgres://{quote(db['USER'])}:{quote(db['PASSWORD'])}"
+                                    f"@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"}
+    worker = CeleryWorker(
+        redis_url=redis_server.url, media_root=media_root,
+        directory=tmp_path_factory.mktemp("worker"),
+        env={**database, "FACEWEB_STUCK_AFTER_S": str(STUCK_AFTER_S),
+             "FACEWEB_SWEEP_INTERVAL_S": "2", "FACEWEB_MAX_ATTEMPTS": "5"},
+    )
+    use_broker(redis_server.url)
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+def upload(path: Path, **fields) -> Photo:
+    with path.open("rb") as f:
+        return services.photo_create(file=File(f, name=path.name), **fields)
+
+
+def finished(photo: Photo, worker: CeleryWorker, timeout: float = 300) -> Photo:
+    """Wait until the worker is done with ``photo`` (done or failed), and return it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        photo.refresh_from_db()
+        if photo.status in (Photo.Status.DONE, Photo.Status.FAILED):
+            return photo
+        time.sleep(0.2)
+    pytest.fail(f"photo {photo.pk} still {photo.status} after {timeout:.0f} s; "
+                f"worker log:\n{worker.log_tail()}")
+
+
+def enrol_obama(photos: Path, worker: CeleryWorker) -> Person:
+    obama = services.person_create(name="Barack Obama")
+    photo = finished(upload(photos / "obama.jpg", purpose="enrol", person=obama), worker)
+    assert photo.status == Photo.Status.DONE and photo.error == "", worker.log_tail()
+    assert obama.faces.get(is_reference=True).photo == photo
+    return obama
+
+
+def test_a_person_enrolled_from_one_photo_is_recognised_in_another(worker, photos):
+    obama = enrol_obama(photos, worker)
+    photo = finished(upload(photos / "obama2.jpg"), worker)
+    face = photo.faces.get()
+    assert face.person == obama and face.decision == Face.Decision.AUTO
+    assert face.distance < services.match_threshold()
+    assert face.crop and face.expression
+
+
+def test_a_stranger_stays_unknown(worker, photos):
+    enrol_obama(photos, worker)
+    face = finished(upload(photos / "biden.jpg"), worker).faces.get()
+    assert face.person is None and face.decision == Face.Decision.UNKNOWN
+
+
+def test_a_group_photo_yields_every_face_and_recognises_who_it_can(worker, photos):
+    obama = enrol_obama(photos, worker)
+    group = finished(upload(photos / "knn_examples" / "test" / "obama_and_biden.jpg"), worker)
+    faces = list(group.faces.all())
+    assert len(faces) >= 2
+    assert [f.person for f in faces].count(obama) == 1
+    assert any(f.decision == Face.Decision.UNKNOWN for f in faces)  # Biden at least
+
+
+def test_a_corrupt_upload_ends_failed_with_a_readable_error(worker, photos, tmp_path):
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes((photos / "obama.jpg").read_bytes()[:2000])
+    photo = finished(upload(truncated), worker)
+    assert photo.status == Photo.Status.FAILED
+    assert "damaged" in photo.error and not photo.faces.exists()
+
+
+def test_a_photo_whose_worker_is_killed_mid_job_still_finishes(worker, photos):
+    worker.stop()
+    worker.start()  # a fresh worker: its first job also loads the models, a wide window
+    photo = upload(photos / "obama.jpg")
+    deadline = time.monotonic() + 120
+    while photo.status != Photo.Status.PROCESSING and time.monotonic() < deadline:
+        time.sleep(0.05)
+        photo.refresh_from_db()
+    worker.kill()
+    photo.refresh_from_db()
+    assert photo.status == Photo.Status.PROCESSING, worker.log_tail()
+
+    worker.start()
+    photo = finished(photo, worker, timeout=STUCK_AFTER_S + 300)
+    assert photo.status == Photo.Status.DONE and photo.faces.count() == 1
+    assert photo.attempts >= 2
+
+
+def test_a_photo_uploaded_while_redis_is_down_finishes_once_redis_is_back(
+    worker, redis_server, photos
+):
+    redis_server.stop()
+    photo = upload(photos / "obama2.jpg")
+    photo.refresh_from_db()
+    assert photo.status == Photo.Status.PENDING and photo.queued_at is None
+    time.sleep(3)  # the worker and beat notice the outage
+    redis_server.start()
+    photo = finished(photo, worker)
+    assert photo.status == Photo.Status.DONE and photo.faces.count() == 1

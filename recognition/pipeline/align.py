@@ -64,33 +64,35 @@ def similarity(
     return np.hstack([rotation_scale, (dst_mean - rotation_scale @ src_mean)[:, None]])
 
 
-def align(image: np.ndarray, landmarks: np.ndarray, *, size: int = CHIP_SIZE) -> np.ndarray:
+def align(
+    image: np.ndarray, landmarks: np.ndarray, *, size: int = CHIP_SIZE, mirrored: bool = False
+) -> np.ndarray:
     """The aligned face chip: ``(size, size, 3)`` uint8 RGB, laid out like dlib's 150x150 chip.
 
     ``image``: ``(H, W, 3)`` uint8 RGB. ``landmarks``: ``(5, 2)`` (x, y) in ``image`` pixels.
-    Outside the image reads as black, as in dlib's chips. When the face is larger than the
-    chip, the region is first shrunk with area averaging, so detail finer than the chip's
-    pixels averages out instead of aliasing (dlib does the same with an image pyramid).
+    ``mirrored``: the chip of the same face in the left-right mirror image, aligned on its own
+    (mirrored) landmarks; flipping the chip instead would shift the face, as the template is
+    not exactly symmetric about the chip's centre column. Outside the image reads as black, as
+    in dlib's chips. When the face is larger than the chip, the region is first shrunk with
+    area averaging, so detail finer than the chip's pixels averages out instead of aliasing
+    (dlib does the same with an image pyramid).
     """
-    matrix = similarity(landmarks, template=TEMPLATE * (size / CHIP_SIZE))
+    points = np.asarray(landmarks, np.float64)
+    flip = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    if mirrored:
+        # Mirror the landmarks (x -> W - 1 - x; picture-left and -right swap roles), fit, and
+        # fold the mirror into the map so the warp reads the original image directly.
+        flip = np.array([[-1.0, 0.0, image.shape[1] - 1.0], [0.0, 1.0, 0.0]])
+        points = (points @ flip[:, :2].T + flip[:, 2])[_MIRROR_ORDER]
+    fit = similarity(points, template=TEMPLATE * (size / CHIP_SIZE))
+    matrix = fit[:, :2] @ flip
+    matrix[:, 2] += fit[:, 2]
     scale = float(np.hypot(*matrix[:, 0]))
     if scale < 0.5:
         image, matrix = _shrink_region(image, matrix, size=size, scale=scale)
     return cv2.warpAffine(
         image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
     )
-
-
-def mirror(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The left-right mirror image and its landmarks (same order convention, re-labelled).
-
-    Aligning the mirror (rather than flipping the chip) keeps the face on the template, which
-    is not exactly symmetric about the chip's centre column.
-    """
-    width = image.shape[1]
-    flipped = np.asarray(landmarks, np.float32)[_MIRROR_ORDER].copy()
-    flipped[:, 0] = width - 1 - flipped[:, 0]
-    return image[:, ::-1], flipped
 
 
 def _shrink_region(

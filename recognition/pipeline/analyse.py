@@ -1,0 +1,156 @@
+"""The pipeline's entry point: image -> faces, each with a descriptor and an expression.
+
+``analyse_image`` runs detect -> align -> embed -> expression, each stage batched over the
+faces of the image, on models from :mod:`recognition.pipeline.models` (loaded once per
+process, on first use).
+
+The descriptor of a face is the average of the network's descriptors of its chip and of the
+chip of the mirrored photo, scaled to unit length. Both steps were measured end to end on LFW
+dev (5 folds, 3,000 pairs; ``python manage.py evaluate_lfw``): see ``eval_lfw``'s docstring.
+Because of the unit length, distances are about two thirds of raw dlib distances, and the
+same-person threshold is :data:`DEFAULT_THRESHOLD`, not dlib's 0.6.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from recognition.pipeline import align as alignment
+from recognition.pipeline import detect as detection
+from recognition.pipeline import embed as embedding
+from recognition.pipeline import expression, models
+from recognition.pipeline.types import EXPRESSIONS, Detection, FaceResult, ImageAnalysis
+
+# Same person when the distance is below this: the best global threshold on LFW dev (see
+# ``eval_lfw``), rounded to two decimals.
+DEFAULT_THRESHOLD = 0.42
+
+
+def analyse_image(
+    image: np.ndarray, *, min_face_size: int = 20, score_threshold: float | None = None
+) -> ImageAnalysis:
+    """Find and describe every face in an ``(H, W, 3)`` uint8 RGB image (see ``load_image``).
+
+    ``min_face_size``: smallest face side in pixels; ``score_threshold``: detector confidence
+    to keep a face (None: the detector's default). Faces come highest score first.
+    ``timings_ms`` has detect, align, embed and expression in milliseconds.
+    """
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    threshold = detection.DEFAULT_SCORE_THRESHOLD if score_threshold is None else score_threshold
+    found = detection.detect(
+        models.get_detector(), image, min_face_size=min_face_size, score_threshold=threshold
+    )
+    timings["detect"] = _ms_since(start)
+
+    start = time.perf_counter()
+    chips, mirrored = align_faces(image, [d.landmarks for d in found])
+    timings["align"] = _ms_since(start)
+
+    start = time.perf_counter()
+    descriptors = (
+        describe(models.get_embedder(), chips, mirrored)
+        if found
+        else np.zeros((0, embedding.DESCRIPTOR_SIZE), np.float32)
+    )
+    timings["embed"] = _ms_since(start)
+
+    start = time.perf_counter()
+    scores = (
+        expression.predict(models.get_expression_model(), expression_inputs(image, found))
+        if found
+        else np.zeros((0, len(EXPRESSIONS)), np.float32)
+    )
+    timings["expression"] = _ms_since(start)
+
+    faces = [
+        FaceResult(
+            detection=d,
+            embedding=descriptor,
+            expression=EXPRESSIONS[int(np.argmax(row))],
+            expression_scores={name: float(p) for name, p in zip(EXPRESSIONS, row, strict=True)},
+            chip=chip,
+        )
+        for d, descriptor, row, chip in zip(found, descriptors, scores, chips, strict=True)
+    ]
+    return ImageAnalysis(
+        width=image.shape[1], height=image.shape[0], faces=faces, timings_ms=timings
+    )
+
+
+def align_faces(
+    image: np.ndarray, landmarks: Sequence[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Chips of the faces and of the same faces in the mirrored image.
+
+    ``image``: ``(H, W, 3)`` uint8 RGB; ``landmarks``: N ``(5, 2)`` arrays. Returns two
+    ``(N, 150, 150, 3)`` uint8 RGB arrays (the second are mirror images of the faces, each
+    aligned on its own mirrored landmarks).
+    """
+    size = alignment.CHIP_SIZE
+    chips = np.zeros((len(landmarks), size, size, 3), np.uint8)
+    mirrored = np.zeros_like(chips)
+    for i, points in enumerate(landmarks):
+        chips[i] = alignment.align(image, points)
+        mirrored[i] = alignment.align(image, points, mirrored=True)
+    return chips, mirrored
+
+
+def describe(embedder, chips: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
+    """Face descriptors: ``(N, 128)`` float32 of unit length.
+
+    ``chips``, ``mirrored``: ``(N, 150, 150, 3)`` uint8 RGB from :func:`align_faces`, embedded
+    in one batch; each face's two descriptors are averaged, then scaled to unit length.
+    """
+    both = embedding.embed(embedder, np.concatenate([chips, mirrored]))
+    mean = (both[: len(chips)] + both[len(chips) :]) / 2
+    return (mean / np.linalg.norm(mean, axis=1, keepdims=True)).astype(np.float32)
+
+
+def expression_inputs(image: np.ndarray, found: Sequence[Detection]) -> np.ndarray:
+    """The expression net's inputs for the faces, as one ``(N, 112, 112, 3)`` uint8 RGB batch.
+
+    Each detection crop is padded to a square and resized to 112x112 here, exactly as the
+    net's own input step does (centred black padding; bilinear resize sampling source pixel
+    ``x * in / out``, edges clamped), so faces of different sizes can go in one batch.
+    """
+    out = np.zeros((len(found), expression.INPUT_SIZE, expression.INPUT_SIZE, 3), np.uint8)
+    for i, d in enumerate(found):
+        crop = expression.crop_for_expression(image, d)
+        height, width = crop.shape[:2]
+        diff = abs(height - width)
+        after, before = (diff + 1) // 2, diff - (diff + 1) // 2
+        pad = [(before, after), (0, 0)] if height < width else [(0, 0), (before, after)]
+        square = np.pad(crop, [*pad, (0, 0)])
+        factor = square.shape[0] / expression.INPUT_SIZE
+        out[i] = cv2.warpAffine(
+            square.astype(np.float32),
+            np.array([[factor, 0, 0], [0, factor, 0]]),
+            (expression.INPUT_SIZE, expression.INPUT_SIZE),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_REPLICATE,
+        ).round()
+    return out
+
+
+def distance(a: np.ndarray, b: np.ndarray) -> np.ndarray | float:
+    """Euclidean distance between descriptors: ``(128,)`` vs ``(128,)`` -> float; ``(N, 128)``
+    against ``(128,)`` or ``(N, 128)`` -> ``(N,)`` float64."""
+    d = np.linalg.norm(np.asarray(a, np.float64) - np.asarray(b, np.float64), axis=-1)
+    return float(d) if np.ndim(d) == 0 else d
+
+
+def is_same(
+    a: np.ndarray, b: np.ndarray, threshold: float = DEFAULT_THRESHOLD
+) -> bool | np.ndarray:
+    """Whether descriptors show the same person (distance below ``threshold``)."""
+    d = distance(a, b)
+    return bool(d < threshold) if isinstance(d, float) else d < threshold
+
+
+def _ms_since(start: float) -> float:
+    return (time.perf_counter() - start) * 1000

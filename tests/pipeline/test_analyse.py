@@ -1,0 +1,100 @@
+"""analyse_image end to end with the real models on real photos (skipped without the data)."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from recognition.pipeline import analyse, embed, models
+from recognition.pipeline.image import load_image
+from recognition.pipeline.types import EXPRESSIONS, ImageAnalysis
+
+FR = "face_recognition_samples/examples"
+
+
+@pytest.fixture(scope="module")
+def analysed(samples_dir: Path) -> dict[str, ImageAnalysis]:
+    """Each sample photo analysed once for the whole module."""
+    if not (models.face_api_dir() / embed.MANIFEST).exists():
+        pytest.skip(f"face-api weights missing in {models.face_api_dir()}: run `npm install`")
+    models.install_models()  # idempotent: converts only what is missing
+    names = ("obama.jpg", "obama2.jpg", "obama-480p.jpg", "biden.jpg", "two_people.jpg")
+    return {name: analyse.analyse_image(load_image(samples_dir / FR / name)) for name in names}
+
+
+def only_face(analysis: ImageAnalysis):
+    assert len(analysis.faces) == 1
+    return analysis.faces[0]
+
+
+def test_the_same_person_is_closer_than_the_threshold_and_others_farther(analysed):
+    obama, obama2 = only_face(analysed["obama.jpg"]), only_face(analysed["obama2.jpg"])
+    biden = only_face(analysed["biden.jpg"])
+
+    same = analyse.distance(obama.embedding, obama2.embedding)
+    different = analyse.distance(obama.embedding, biden.embedding)
+
+    assert same < analyse.DEFAULT_THRESHOLD < different
+    assert analyse.is_same(obama.embedding, obama2.embedding)
+    assert not analyse.is_same(obama2.embedding, biden.embedding)
+
+
+def test_distances_compare_one_descriptor_with_many():
+    vectors = np.eye(3, 128, dtype=np.float32)
+    np.testing.assert_allclose(analyse.distance(vectors, vectors[0]), [0, 2**0.5, 2**0.5])
+    assert analyse.is_same(vectors, vectors[0]).tolist() == [True, False, False]
+
+
+def test_it_recognises_both_people_in_a_photo_of_two(analysed):
+    # two_people.jpg: Obama on the left, Biden on the right.
+    faces = sorted(analysed["two_people.jpg"].faces, key=lambda f: f.detection.box[0])
+    assert len(faces) == 2
+    obama, biden = only_face(analysed["obama.jpg"]), only_face(analysed["biden.jpg"])
+
+    assert analyse.is_same(faces[0].embedding, obama.embedding)
+    assert not analyse.is_same(faces[0].embedding, biden.embedding)
+    assert analyse.is_same(faces[1].embedding, biden.embedding)
+    assert not analyse.is_same(faces[1].embedding, obama.embedding)
+
+
+def test_a_smiling_face_comes_out_happy(analysed):
+    face = only_face(analysed["obama-480p.jpg"])
+    assert face.expression == "happy"
+    assert face.expression_scores["happy"] > 0.9
+
+
+def test_every_face_has_a_unit_descriptor_a_chip_and_all_expression_scores(analysed):
+    for name, analysis in analysed.items():
+        for face in analysis.faces:
+            assert face.embedding.shape == (128,) and face.embedding.dtype == np.float32
+            assert np.linalg.norm(face.embedding) == pytest.approx(1.0, abs=1e-5), name
+            assert face.chip.shape == (150, 150, 3) and face.chip.dtype == np.uint8
+            assert list(face.expression_scores) == list(EXPRESSIONS)
+            assert sum(face.expression_scores.values()) == pytest.approx(1.0, abs=1e-3)
+            assert face.expression == max(face.expression_scores, key=face.expression_scores.get)
+
+
+def test_it_reports_the_image_size_and_the_time_of_every_stage(analysed, samples_dir):
+    analysis = analysed["obama.jpg"]
+    height, width = load_image(samples_dir / FR / "obama.jpg").shape[:2]
+    assert (analysis.width, analysis.height) == (width, height)
+    assert set(analysis.timings_ms) == {"detect", "align", "embed", "expression"}
+    assert all(ms >= 0 for ms in analysis.timings_ms.values())
+    assert analysis.timings_ms["detect"] > 0 and analysis.timings_ms["embed"] > 0
+
+
+def test_an_image_without_faces_gives_no_faces(analysed):
+    # A sky-to-ground gradient with soft blotches: photo-like texture, no face.
+    rng = np.random.default_rng(0)
+    y = np.linspace(0, 1, 480)[:, None, None]
+    sky, ground = np.array([120, 170, 230]), np.array([70, 110, 40])
+    image = (1 - y) * sky + y * ground + np.zeros((480, 640, 3))
+    blotches = cv2.GaussianBlur(rng.normal(0, 40, (480, 640, 3)), (0, 0), 8)
+    image = np.clip(image + blotches, 0, 255).astype(np.uint8)
+
+    analysis = analyse.analyse_image(image)
+
+    assert analysis.faces == []
+    assert (analysis.width, analysis.height) == (640, 480)
+    assert set(analysis.timings_ms) == {"detect", "align", "embed", "expression"}

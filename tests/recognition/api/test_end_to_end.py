@@ -2,7 +2,6 @@
 from ``../shared/data/samples``: enrol a person, submit a photo, poll it until the worker is
 done, and find them in it. Skipped when the sample photos are absent."""
 
-import importlib.util
 import time
 
 import pytest
@@ -13,8 +12,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture(scope="module")
 def examples(samples_dir):
-    if importlib.util.find_spec("recognition.pipeline.analyse") is None:
-        pytest.skip("recognition.pipeline.analyse (the pipeline's entry point) is not written yet")
     return samples_dir / "face_recognition_samples" / "examples"
 
 

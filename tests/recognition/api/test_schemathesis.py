@@ -11,7 +11,6 @@ on this pytest version (schemathesis 4.32 sets ``node._nodeid``, which pytest 9.
 """
 
 import json
-from importlib.util import find_spec
 
 import pytest
 import schemathesis
@@ -45,8 +44,6 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
 ]
-# Run the pipeline in the web process; skipped until its entry point exists.
-SYNC_ANALYSIS = {"/api/v1/verify/", "/api/v1/identify/"}
 
 
 def served_schema() -> dict:
@@ -91,8 +88,6 @@ def test_the_schema_under_test_is_the_one_the_server_serves(server):
 def test_every_operation_answers_as_documented_and_never_with_a_server_error(
     case, server, staff_token
 ):
-    if case.operation.path in SYNC_ANALYSIS and find_spec("recognition.pipeline.analyse") is None:
-        pytest.skip("recognition.pipeline.analyse (the pipeline's entry point) is not written yet")
     case.call_and_validate(
         base_url=server, headers={"Authorization": f"Token {staff_token}"}, checks=CHECKS
     )

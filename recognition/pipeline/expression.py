@@ -24,6 +24,7 @@ from __future__ import annotations
 import weakref
 from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
 
 from recognition.pipeline.types import EXPRESSIONS, Detection
@@ -173,16 +174,38 @@ def predict(model: keras.Model, faces: np.ndarray) -> np.ndarray:
 
 
 def crop_for_expression(image: np.ndarray, detection: Detection) -> np.ndarray:
-    """The crop FaceExpressionNet expects for one detected face.
+    """The net's input for one detected face: a (112, 112, 3) uint8 RGB square.
 
-    ``image``: (H, W, 3) uint8 RGB; ``detection.box`` (x1, y1, x2, y2) in its pixels. Returns
-    a (h, w, 3) uint8 RGB crop, at least 1x1: the detection box rounded to whole pixels and
-    clipped to the image, as face-api crops its detection box (``extractFaceTensors``).
+    ``image``: (H, W, 3) uint8 RGB; ``detection.box`` (x1, y1, x2, y2) in its pixels. The
+    crop is the square centred on the box with side max(w, h), so the net sees real context
+    where face-api (which crops the box itself) would pad the short side with black; parts
+    outside the image are black. Shrinking averages pixels (INTER_AREA, like a browser canvas
+    draw) rather than sampling them, which would alias on large faces.
+
+    Why this crop: on FER2013 *train* faces put back into photos and re-detected,
+    ``bench/expression_crops.py`` measured 57.2% for this square, 55.2% for face-api's box
+    crop, 55.4% for the 150x150 aligned chip and 49-50% for 20% wider framings (1,863 faces
+    found in 2,100 files; the files themselves, no detector, give 61.7%).
+    A fixed output size also lets a photo's faces go through ``predict`` in one batch.
     """
-    height, width = image.shape[:2]
     x1, y1, x2, y2 = detection.box
-    left = min(max(round(x1), 0), width - 1)
-    top = min(max(round(y1), 0), height - 1)
-    right = max(min(round(x2), width), left + 1)
-    bottom = max(min(round(y2), height), top + 1)
-    return np.ascontiguousarray(image[top:bottom, left:right])
+    side = max(1, round(max(x2 - x1, y2 - y1)))
+    left, top = round((x1 + x2 - side) / 2), round((y1 + y2 - side) / 2)
+    region = image[max(top, 0) : max(top + side, 0), max(left, 0) : max(left + side, 0)]
+    if region.size == 0:  # the box lies wholly outside the image
+        return np.zeros((INPUT_SIZE, INPUT_SIZE, 3), np.uint8)
+    square = cv2.copyMakeBorder(
+        region,
+        max(0, -top),
+        side - region.shape[0] - max(0, -top),
+        max(0, -left),
+        side - region.shape[1] - max(0, -left),
+        cv2.BORDER_CONSTANT,
+        value=(0, 0, 0),
+    )
+    shrink = side > INPUT_SIZE
+    return cv2.resize(
+        square,
+        (INPUT_SIZE, INPUT_SIZE),
+        interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR,
+    )

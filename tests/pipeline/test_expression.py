@@ -11,8 +11,9 @@ import pytest
 
 from bench.face_api_expressions import build_input, sha256
 from recognition.pipeline import expression
+from recognition.pipeline.image import load_image
 from recognition.pipeline.tfjs import read_manifest
-from recognition.pipeline.types import EXPRESSIONS
+from recognition.pipeline.types import EXPRESSIONS, Detection
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("FACEWEB_DATA_DIR", ROOT / ".." / "shared" / "data"))
@@ -53,6 +54,58 @@ def test_it_gives_face_apis_own_probabilities(model, entry):
     # Saturated softmax hides logit errors; compare logs where float32 still resolves them.
     resolved = reference > 1e-6
     assert np.abs(np.log(probs[resolved]) - np.log(reference[resolved])).max() < 1e-3
+
+
+# Face boxes (x1, y1, x2, y2) from MTCNN on the EXIF-oriented photos, fixed so these tests
+# check the expression stage alone. Smiles chosen by eye: wide, teeth showing.
+SMILING = {
+    "face_recognition_samples/examples/obama.jpg": (381, 85, 613, 416),
+    "deepface_test_dataset/img1.jpg": (447, 184, 1003, 994),
+    "deepface_test_dataset/img15.jpg": (608, 246, 873, 624),
+    "deepface_test_dataset/img23.jpg": (907, 394, 1474, 1153),
+    "deepface_test_dataset/img24.jpg": (334, 217, 878, 929),
+    "deepface_test_dataset/img38.jpg": (413, 72, 651, 382),
+    "deepface_test_dataset/img50.jpg": (136, 98, 290, 320),
+}
+STRAIGHT_FACED = {
+    "deepface_test_dataset/img30.jpg": (370, 190, 812, 792),
+    "deepface_test_dataset/img36.jpg": (656, 223, 908, 568),
+}
+
+
+def _scores(model, photo: str, box: tuple) -> dict[str, float]:
+    image = load_image(DATA / "samples" / photo)
+    detection = Detection(box=box, landmarks=np.zeros((5, 2), np.float32), score=1.0)
+    probs = expression.predict(model, expression.crop_for_expression(image, detection)[None])[0]
+    return dict(zip(EXPRESSIONS, probs.tolist(), strict=True))
+
+
+@needs_data
+@pytest.mark.parametrize("photo", SMILING)
+def test_obviously_smiling_faces_come_out_happy(model, photo):
+    scores = _scores(model, photo, SMILING[photo])
+
+    assert scores["happy"] > 0.9, scores
+
+
+@needs_data
+@pytest.mark.parametrize("photo", STRAIGHT_FACED)
+def test_straight_faces_do_not_come_out_happy(model, photo):
+    scores = _scores(model, photo, STRAIGHT_FACED[photo])
+
+    assert max(scores, key=scores.get) == "neutral", scores
+
+
+def test_the_crop_is_the_nets_input_size_and_black_beyond_the_image():
+    image = np.full((100, 80, 3), 200, np.uint8)
+    # A 60x40 box hanging 20 px off the left edge: its 60x60 square spans x -30..30.
+    detection = Detection(box=(-20, 20, 20, 80), landmarks=np.zeros((5, 2)), score=1.0)
+
+    crop = expression.crop_for_expression(image, detection)
+
+    assert crop.shape == (expression.INPUT_SIZE, expression.INPUT_SIZE, 3)
+    assert crop.dtype == np.uint8
+    assert (crop[:, :50] == 0).all() and (crop[:, 62:] == 200).all()
 
 
 def test_each_row_is_a_probability_distribution(model):

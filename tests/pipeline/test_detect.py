@@ -5,6 +5,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 from recognition.pipeline import detect, models
 from recognition.pipeline.image import load_image
@@ -80,12 +81,34 @@ def test_it_finds_nothing_in_blank_or_noise_images(detector):
         assert detect.detect(detector, image) == []
 
 
-def test_a_grayscale_photo_still_shows_its_face(detector, samples_dir: Path):
-    image = load_image(samples_dir / FR / "obama.jpg")
-    gray = np.repeat(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2)
-    faces = detect.detect(detector, gray)
-    assert len(faces) == 1
-    assert iou(faces[0].box, detect.detect(detector, image)[0].box) > 0.8
+def test_grayscale_and_rgba_files_are_found_like_the_rgb_photo(
+    detector, samples_dir: Path, tmp_path: Path
+):
+    # load_image turns any mode into RGB upstream; the detector must see the same face.
+    path = samples_dir / FR / "obama.jpg"
+    reference = detect.detect(detector, load_image(path))[0]
+    with Image.open(path) as photo:
+        photo.convert("L").save(tmp_path / "gray.jpg", quality=95)
+        rgba = photo.convert("RGBA")
+        rgba.putalpha(255)
+        rgba.save(tmp_path / "rgba.png")
+    for name in ("gray.jpg", "rgba.png"):
+        image = load_image(tmp_path / name)
+        faces = detect.detect(detector, image)
+        assert len(faces) == 1, name
+        assert iou(faces[0].box, reference.box) > 0.8, name
+        assert_plausible_face(faces[0], image)
+
+
+def test_it_finds_nothing_in_the_background_of_a_real_photo(detector, samples_dir: Path):
+    image = load_image(samples_dir / FR / "two_people.jpg")
+    faces = detect.detect(detector, image)
+    # The strips left and right of the two faces, clear of them by 10 px.
+    left = int(min(face.box[0] for face in faces)) - 10
+    right = int(max(face.box[2] for face in faces)) + 10
+    for strip in (image[:, :left], image[:, right:]):
+        assert strip.shape[1] >= 100, "enough background to search"
+        assert detect.detect(detector, np.ascontiguousarray(strip)) == []
 
 
 def test_a_huge_photo_is_searched_downscaled_and_boxes_come_back_in_its_pixels(

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from recognition.views import dashboard, faces, people, photos
+from recognition.views import account, dashboard, faces, people, photos
 
 app_name = "recognition"
 
@@ -32,5 +32,6 @@ urlpatterns = [
     path("unknown/", people.unknown_faces, name="unknown_faces"),
     path("unknown/assign/", people.unknown_assign, name="unknown_assign"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
+    path("account/api-token/", account.api_token, name="api_token"),
     path("dashboard/health/", dashboard.dashboard_health, name="dashboard_health"),
 ]

@@ -14,7 +14,7 @@ from tests.factories import embedding, make_face, make_person, make_photo, near,
 
 pytestmark = pytest.mark.django_db
 
-PAGES = ["recognise", "history", "dashboard"]
+PAGES = ["recognise", "history", "dashboard", "api_token"]
 STAFF_PAGES = ["person_list", "unknown_faces"]
 
 
@@ -101,6 +101,20 @@ def test_a_user_can_open_the_everyday_pages(client, alice, name):
 def test_people_pages_are_for_staff_only(client, alice, staff, name):
     assert client_for(client, alice).get(reverse(f"recognition:{name}")).status_code == 403
     assert client_for(client, staff).get(reverse(f"recognition:{name}")).status_code == 200
+
+
+def test_a_user_creates_sees_and_revokes_their_own_api_token(client, alice, bob):
+    from rest_framework.authtoken.models import Token
+
+    url = reverse("recognition:api_token")
+    client_for(client, alice)
+    assert b"You have no API token." in client.get(url).content
+    assert client.post(url, {"action": "create"}).url == url
+    token = Token.objects.get(user=alice)
+    assert token.key.encode() in client.get(url).content
+    Token.objects.create(user=bob)
+    client.post(url, {"action": "revoke"})
+    assert list(Token.objects.values_list("user__username", flat=True)) == ["bob"]
 
 
 def test_a_user_sees_people_links_only_when_staff(client, alice, staff):

@@ -48,11 +48,11 @@ class Command(BaseCommand):
     def _print(self, s: dict) -> None:
         write = self.stdout.write
         write(f"{s['images']} images from {s['images_dir']} ({s['mode']})")
+        write(f"accuracy: {s['accuracy']:.2%}")
         if s["mode"] == "detect":
             write(f"no face found: {s['no_face']} (counted as wrong)")
             if s["accuracy_on_found"] is not None:
                 write(f"accuracy on the faces found: {s['accuracy_on_found']:.2%}")
-        write(f"accuracy: {s['accuracy']:.2%}")
         write(f"expression model: {s['ms_per_face']:.2f} ms per face")
         recalls = [
             f"{name} {r:.1%} (n={s['support'][name]})"

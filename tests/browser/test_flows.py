@@ -24,6 +24,15 @@ HEALTH_MS = 20_000  # the dashboard asks again every 5 s; a busy worker answers 
 PHONE = {"width": 390, "height": 844}
 
 
+# Form controls and buttons that a screen reader could not name: no <label>, no aria-label,
+# no text.
+UNLABELLED_CONTROLS = """() => [...document.querySelectorAll(
+    'input:not([type=hidden]), select, textarea, button')]
+  .filter((el) => !(el.labels?.length || el.getAttribute('aria-label')
+                    || (el.tagName === 'BUTTON' && el.textContent.trim())))
+  .map((el) => el.outerHTML)"""
+
+
 def sign_in(page, username: str, *, staff: bool = False) -> None:
     get_user_model().objects.create_user(username, password=PASSWORD, is_staff=staff)
     page.goto(reverse("login"))
@@ -156,6 +165,7 @@ def test_a_stranger_named_on_one_photo_is_recognised_on_the_next(page, photos, s
         small.goto(url)
         small.wait_for_load_state("networkidle")
         assert small.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], name
+        assert small.evaluate(UNLABELLED_CONTROLS) == [], name
         shot(small, f"phone-{name}")
     phone.close()
 

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import parsers, serializers
+from rest_framework.exceptions import ParseError
 from rest_framework.pagination import PageNumberPagination
 
 from recognition.api.errors import TooLarge
@@ -39,7 +40,11 @@ class _BodyLimit:
 
 
 class JSONParser(_BodyLimit, parsers.JSONParser):
-    pass
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:  # REST framework catches only ValueError
+            raise ParseError("JSON parse error - nested too deeply.") from None
 
 
 class MultiPartParser(_BodyLimit, parsers.MultiPartParser):

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import logging
 
-from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.core.exceptions import (
+    PermissionDenied,
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -61,6 +66,11 @@ def _translate(exc: Exception) -> Exception:
         return BadImage(str(exc))
     if isinstance(exc, RequestDataTooBig):
         return TooLarge("The request body is too large.")
+    if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        # Django's parsing limits (DATA_UPLOAD_MAX_NUMBER_FIELDS / _FILES) hit in the view.
+        part = "fields" if isinstance(exc, TooManyFieldsSent) else "files"
+        return exceptions.ParseError(f"The request has more {part} than allowed.",
+                                     code="too_many_parts")
     if isinstance(exc, NoFaceFound):
         return NoFace(str(exc))
     if isinstance(exc, ModelNotInstalled):

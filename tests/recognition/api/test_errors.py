@@ -1,6 +1,7 @@
 """Errors are JSON ``{"error": {"code", "message", "fields"?}}``, never an HTML page."""
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework import serializers
 from rest_framework.test import APIRequestFactory
 
@@ -21,6 +22,14 @@ def test_malformed_json_is_a_400(api, staff):
     response = api(staff).post("/api/v1/people/", "{not json", content_type="application/json")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "parse_error"
+
+
+def test_json_nested_too_deeply_is_a_400(api, staff):
+    body = '{"name": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    response = api(staff).post("/api/v1/people/", body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"] == {"code": "parse_error",
+                                        "message": "JSON parse error - nested too deeply."}
 
 
 def test_an_unsupported_method_is_a_405(api, user):
@@ -47,3 +56,23 @@ def test_an_unexpected_exception_is_a_json_500_and_is_logged(caplog):
 def test_a_list_of_errors_becomes_the_message():
     response = exception_handler(serializers.ValidationError(["One.", "Two."]), {})
     assert response.data == {"error": {"code": "invalid", "message": "One. Two."}}
+
+
+@pytest.mark.parametrize("part", ["fields", "files"])
+def test_a_multipart_body_with_too_many_parts_is_a_400(api, user, settings, part):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = settings.DATA_UPLOAD_MAX_NUMBER_FILES = 5
+    if part == "fields":
+        data = {f"f{i}": "1" for i in range(10)}
+    else:
+        data = {f"f{i}": SimpleUploadedFile(f"{i}.png", b"x") for i in range(10)}
+    response = api(user).post("/api/v1/photos/", data, format="multipart")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "too_many_parts" and f"{part} than" in error["message"]
+
+
+def test_a_query_string_with_too_many_parameters_is_a_400(api, user, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 5
+    response = api(user).get("/api/v1/photos/?" + "&".join(f"f{i}=1" for i in range(10)))
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "too_many_parts"

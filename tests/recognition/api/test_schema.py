@@ -31,3 +31,4 @@ def test_the_docs_load_their_scripts_from_this_server(api, page):
     assert response.status_code == 200
     sources = re.findall(rb'src="([^"]+)"', response.content)
     assert sources and all(s.startswith(b"/static/drf_spectacular_sidecar/") for s in sources)
+    assert b"//" not in b"".join(re.findall(rb'(?:src|href)="([^"]+)"', response.content))

@@ -75,13 +75,15 @@ def check_size(size: int) -> None:
 
 
 class Base64ImageField(serializers.CharField):
-    """An image file sent inside JSON, base64-encoded; a ``data:...;base64,`` prefix is fine.
-    Validates to a ContentFile (not yet decoded as an image: the pipeline does that)."""
+    """An image file sent inside JSON, base64-encoded; a ``data:...;base64,`` prefix and line
+    breaks are fine. Validates to a ContentFile (not yet decoded as an image: the pipeline
+    does that)."""
 
     def to_internal_value(self, data) -> ContentFile:
         text = super().to_internal_value(data)
         if text.startswith("data:") and "," in text:
             text = text.split(",", 1)[1]
+        text = "".join(text.split())  # encoders often wrap lines at 76 characters
         check_size(len(text) * 3 // 4)  # before decoding it into memory
         try:
             content = base64.b64decode(text, validate=True)

@@ -28,9 +28,13 @@ def test_a_multipart_upload_is_accepted_pending_with_its_status_url(api, user):
     assert response["Location"] == body["url"]
 
 
-def test_a_base64_json_upload_stores_the_same_bytes(api, user):
+@pytest.mark.parametrize("encode", [
+    lambda b: "data:image/png;base64," + base64.b64encode(b).decode(),
+    lambda b: base64.encodebytes(b).decode(),  # lines of 76 characters, as `base64` writes
+], ids=["data-url", "wrapped-lines"])
+def test_a_base64_json_upload_stores_the_same_bytes(api, user, encode):
     content = png_bytes(30, 20)
-    encoded = "data:image/png;base64," + base64.b64encode(content).decode()
+    encoded = encode(content)
     response = api(user).post("/api/v1/photos/", {"image_base64": encoded}, format="json")
     assert response.status_code == 202
     assert Photo.objects.get(pk=response.json()["id"]).file.read() == content

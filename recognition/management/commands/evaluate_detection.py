@@ -6,6 +6,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+# The widerface-dev set's name for its difficulty file (see ../shared/data/README.md).
+DIFFICULTY = "difficulty_gt_indices.txt"
+
 
 class Command(BaseCommand):
     help = (
@@ -16,7 +19,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--images", type=Path, required=True, help="folder of the images")
         parser.add_argument("--gt", type=Path, required=True, help="WIDER-format boxes file")
-        parser.add_argument("--difficulty", type=Path, help="easy/medium/hard face indices")
+        parser.add_argument(
+            "--difficulty",
+            type=Path,
+            help=f"easy/medium/hard face indices (default: {DIFFICULTY} next to --gt, if there)",
+        )
         parser.add_argument("--json", type=Path, help="also write the figures to this file")
         parser.add_argument(
             "--detector",
@@ -38,10 +45,12 @@ class Command(BaseCommand):
         from recognition.pipeline import detect, eval_detection, models
 
         threshold = options["score_threshold"]
+        difficulty = options["difficulty"]
+        if difficulty is None and (options["gt"].parent / DIFFICULTY).is_file():
+            difficulty = options["gt"].parent / DIFFICULTY
         try:
-            truth = eval_detection.read_ground_truth(
-                gt=options["gt"], difficulty=options["difficulty"]
-            )[: options["limit"]]
+            truth = eval_detection.read_ground_truth(gt=options["gt"], difficulty=difficulty)
+            truth = truth[: options["limit"]]
             if options["detector"] == "mtcnn-package":
                 extra = {} if threshold is None else {"threshold_onet": threshold}
                 detector = eval_detection.package_detector(**extra)

@@ -161,6 +161,9 @@ STATICFILES_DIRS = [
     ("vendor/chart.js", BASE_DIR / "node_modules" / "chart.js" / "dist"),
 ]
 STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
+# WhiteNoise serves straight from the folders above, so `make run` with DEBUG off needs no
+# collectstatic step; a deployment that runs collectstatic is served from STATIC_ROOT.
+WHITENOISE_USE_FINDERS = True
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
 

@@ -1,5 +1,6 @@
-"""Fit ``recognition.pipeline.align.TEMPLATE``: where the detector's five keypoints fall in dlib's
-150x150 face chip (``dlib.get_face_chip``, padding 0.25), the layout the descriptor was trained on.
+"""Fit ``recognition.pipeline.align.MEASURED_TEMPLATE``: where the detector's five keypoints
+fall in dlib's 150x150 face chip (``dlib.get_face_chip``, padding 0.25), the layout the
+descriptor was trained on. (``align.TEMPLATE`` is this, shrunk by a factor tuned on LFW dev.)
 
 Two stages, because dlib and TensorFlow live in different virtualenvs:
 

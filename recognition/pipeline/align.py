@@ -3,17 +3,26 @@
 The descriptor (dlib's ResNet) was trained on dlib's face chips: ``dlib.get_face_chip(...,
 size=150, padding=0.25)``, which rotates the eyes level and scales the face to a fixed box.
 dlib places its chips from its own 5-point shape (eye corners and nose base); we only have the
-detector's keypoints (eye centres, nose tip, mouth corners), so :data:`TEMPLATE` says where
-*those* keypoints fall, on average, in dlib's chip. It was measured, not guessed, by
+detector's keypoints (eye centres, nose tip, mouth corners), so :data:`MEASURED_TEMPLATE` says
+where *those* keypoints fall, on average, in dlib's chip. It was measured, not guessed, by
 ``bench/fit_template.py``: dlib (HOG detector, 5-point shape predictor, ``get_face_chip``) cut
 chips from 520 faces we never evaluate on (``nuaa-dev/real`` and ``samples/``, not LFW); our
-detector ran on each chip and :data:`TEMPLATE` is the per-point median of its keypoints.
+detector ran on each chip and :data:`MEASURED_TEMPLATE` is the per-point median of its keypoints.
+
+:data:`TEMPLATE`, the one used, is that shrunk about the chip centre by
+:data:`TEMPLATE_SCALE`: the face a little smaller, with a little more context. The factor was
+tuned end to end on LFW dev (``manage.py evaluate_lfw``, mirror-mean descriptors, same cached
+detections; 5-fold accuracy / ROC AUC): 0.93 98.77% / 0.99946, 0.95 98.97% / 0.99953,
+0.96 99.00% / 0.99958, 0.97 99.27% / 0.99958, 0.98 99.23% / 0.99954, 1.00 99.17% / 0.99947,
+1.03 99.10% / 0.99947. The gain over 1.00 (~3 of 3,000 pairs) is within the folds' spread;
+the smoother AUC agrees that 0.96-0.98 is slightly better.
 
 :data:`WEIGHTS` weigh the points in the least-squares fit. Mouth corners move with expression
 (a smile widens and lifts them) and dlib's own placement ignores the mouth, so they count
 little. Chosen on the same fitting faces, by how far each face's chip lands from dlib's (mean
 displacement over the chip, fitted on one group of photos and measured on the other): equal
-weights 3.3-3.5 px, these weights 2.0-2.6 px. Measured on LFW dev in ``eval_lfw``'s docstring.
+weights 3.3-3.5 px, these weights 2.0-2.6 px. On LFW dev (scale 0.97, as above): equal weights
+98.63% / 0.99944, eyes and nose only 99.03% / 0.99942, these weights 99.27% / 0.99958.
 
 Coordinates: pixels of the RGB image, landmarks ``(5, 2)`` float32 (x, y) in the order of
 :mod:`recognition.pipeline.types` (left eye, right eye, nose, mouth left, mouth right).
@@ -27,7 +36,7 @@ import numpy as np
 CHIP_SIZE = 150
 
 # Median keypoints of our detector on dlib's 150x150 / padding 0.25 chips (see module doc).
-TEMPLATE = np.array(
+MEASURED_TEMPLATE = np.array(
     [
         [47.13, 45.36],  # left eye
         [100.49, 45.37],  # right eye
@@ -37,6 +46,9 @@ TEMPLATE = np.array(
     ],
     dtype=np.float32,
 )
+TEMPLATE_SCALE = 0.97  # tuned on LFW dev (module doc)
+_CENTRE = CHIP_SIZE / 2
+TEMPLATE = ((MEASURED_TEMPLATE - _CENTRE) * TEMPLATE_SCALE + _CENTRE).astype(np.float32)
 WEIGHTS = np.array([1.0, 1.0, 0.5, 0.1, 0.1])  # eyes, nose, mouth corners (see module doc)
 
 # Picture-left and picture-right points swap places in a mirror image.

@@ -25,8 +25,8 @@ from recognition.pipeline import embed as embedding
 from recognition.pipeline import expression, models
 from recognition.pipeline.types import EXPRESSIONS, Detection, FaceResult, ImageAnalysis
 
-# Same person when the distance is below this: the best global threshold on LFW dev (see
-# ``eval_lfw``), rounded to two decimals.
+# Same person when the distance is below this: the best global threshold on LFW dev, 0.420
+# (see ``eval_lfw``), rounded to two decimals.
 DEFAULT_THRESHOLD = 0.42
 
 

@@ -22,6 +22,15 @@ Figures:
   same-person pairs accepted there. Coarse with so few impostor pairs; read it as a rough
   operating point.
 - ROC AUC: the probability that a random same pair is closer than a random different pair.
+
+Measured on LFW dev (``python manage.py evaluate_lfw --pairs ../shared/data/lfw-dev/pairs-dev.txt
+--images ../shared/data/lfw-dev/images``; 3,000 pairs, 3,811 photos): 5-fold accuracy
+99.27% ± 0.25%, best global threshold 0.420 (99.30%), TAR 97.40% at FAR 0.1%, AUC 0.99958;
+2 photos fell back to the median landmarks, 531 had several faces. How the descriptor was
+chosen, on the same detections (5-fold accuracy / AUC): one chip, raw 98.70% / 0.99902; one
+chip, unit length 98.83% / 0.99932; mean of chip and mirrored chip, raw 99.10% / 0.99937;
+that mean at unit length (what ``analyse`` does) 99.27% / 0.99958. Alignment choices:
+``align``'s docstring.
 """
 
 from __future__ import annotations

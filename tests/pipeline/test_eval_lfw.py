@@ -1,9 +1,12 @@
 """LFW evaluation arithmetic: pairs.txt parsing, threshold choice, k-fold, TAR at FAR, AUC."""
 
+import io
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from django.core.management import CommandError, call_command
 
 from recognition.pipeline import eval_lfw
 from recognition.pipeline.types import Detection
@@ -153,3 +156,29 @@ def test_summary_gives_every_figure_for_the_pairs(tmp_path):
     assert summary["tar_at_far_0.1%"] == 1.0
     assert summary["mean_distance_same"] < summary["best_threshold"]
     assert summary["best_threshold"] < summary["mean_distance_different"]
+
+
+def test_the_command_refuses_pairs_whose_photos_are_missing(tmp_path):
+    with pytest.raises(CommandError, match="12 photos named in the pairs are not under"):
+        call_command("evaluate_lfw", pairs=write(tmp_path, PAIRS), images=tmp_path)
+
+
+def test_the_command_reports_every_figure_on_real_lfw_photos(data_dir, tmp_path):
+    lfw = data_dir / "lfw-dev"
+    if not (lfw / "pairs-dev.txt").is_file():
+        pytest.skip(f"LFW dev not found at {lfw}")
+    # The first two same and two different pairs of folds 1 and 2, as a 2-fold file.
+    lines = (lfw / "pairs-dev.txt").read_text().splitlines()[1:]
+    chosen = [lines[start + i] for start in (0, 300, 600, 900) for i in range(2)]
+    pairs = write(tmp_path, "2\t2\n" + "\n".join(chosen) + "\n")
+    out, figures = io.StringIO(), tmp_path / "figures.json"
+
+    call_command("evaluate_lfw", pairs=pairs, images=lfw / "images", json=figures, stdout=out)
+
+    printed, summary = out.getvalue(), json.loads(figures.read_text())
+    for phrase in ("2-fold accuracy", "best global threshold", "TAR at FAR=0.1%", "ROC AUC"):
+        assert phrase in printed
+    assert summary["pairs"] == 8 and summary["photos"] >= 10
+    assert sum(summary["faces_found"].values()) == summary["photos"]
+    assert summary["mean_distance_same"] < summary["mean_distance_different"]
+    assert set(summary["median_ms_per_photo"]) == {"detect", "align", "embed"}

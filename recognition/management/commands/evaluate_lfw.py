@@ -114,6 +114,6 @@ class Command(BaseCommand):
         write(
             "median ms per photo: "
             + ", ".join(f"{k} {v:.1f}" for k, v in ms.items())
-            + f" (total {sum(ms.values()):.1f}; wall {s['wall_s']:.0f} s, load excluded "
-            "from the stages)"
+            + f" (sum {sum(ms.values()):.1f}; JPEG decoding not included; "
+            f"wall {s['wall_s']:.0f} s for all photos)"
         )

@@ -16,7 +16,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-import cv2
 import numpy as np
 
 from recognition.pipeline import align as alignment
@@ -112,28 +111,11 @@ def describe(embedder, chips: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
 
 
 def expression_inputs(image: np.ndarray, found: Sequence[Detection]) -> np.ndarray:
-    """The expression net's inputs for the faces, as one ``(N, 112, 112, 3)`` uint8 RGB batch.
-
-    Each detection crop is padded to a square and resized to 112x112 here, exactly as the
-    net's own input step does (centred black padding; bilinear resize sampling source pixel
-    ``x * in / out``, edges clamped), so faces of different sizes can go in one batch.
-    """
-    out = np.zeros((len(found), expression.INPUT_SIZE, expression.INPUT_SIZE, 3), np.uint8)
+    """The expression net's inputs for the faces: ``(N, 112, 112, 3)`` uint8 RGB, one batch."""
+    size = expression.INPUT_SIZE
+    out = np.zeros((len(found), size, size, 3), np.uint8)
     for i, d in enumerate(found):
-        crop = expression.crop_for_expression(image, d)
-        height, width = crop.shape[:2]
-        diff = abs(height - width)
-        after, before = (diff + 1) // 2, diff - (diff + 1) // 2
-        pad = [(before, after), (0, 0)] if height < width else [(0, 0), (before, after)]
-        square = np.pad(crop, [*pad, (0, 0)])
-        factor = square.shape[0] / expression.INPUT_SIZE
-        out[i] = cv2.warpAffine(
-            square.astype(np.float32),
-            np.array([[factor, 0, 0], [0, factor, 0]]),
-            (expression.INPUT_SIZE, expression.INPUT_SIZE),
-            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-            borderMode=cv2.BORDER_REPLICATE,
-        ).round()
+        out[i] = expression.crop_for_expression(image, d)
     return out
 
 

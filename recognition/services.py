@@ -38,8 +38,9 @@ logger = logging.getLogger(__name__)
 # Descriptors made differently cannot be compared: faces record the version that made them
 # and the gallery only uses references of the current one. Change it when the descriptor
 # changes (network, alignment, post-processing), then re-analyse the reference photos. Now:
-# face-api's dlib ResNet, photo and mirror image averaged, scaled to unit length (analyse).
-MODEL_VERSION = "face-api-1.7.15-resnet/mirror-mean/unit"
+# face-api's dlib ResNet on chips aligned to align.TEMPLATE (scale 0.97), photo and mirror
+# image averaged, scaled to unit length (analyse).
+MODEL_VERSION = "face-api-1.7.15-resnet/template-0.97/mirror-mean/unit"
 
 # Failures worth retrying: the database went away or is locked for a moment.
 TRANSIENT_ERRORS = (OperationalError, InterfaceError)

@@ -13,10 +13,8 @@ import os
 import shutil
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from django.db import connection
 
 from tests.recognition.conftest import REDIS_SERVER, CeleryWorker, RedisServer, use_broker
 
@@ -103,15 +101,9 @@ def browser_redis(tmp_path_factory):
 def worker(django_db_setup, django_db_blocker, browser_redis, media_root, photos,
            tmp_path_factory):
     """A real Celery worker on this run's database, media and Redis."""
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        database = {"SQLITE_PATH": db["NAME"]}
-    else:
-        database = {"DATABASE_URL": f"postgres://{quote(db['USER'])}:{quote(db['PASSWORD'])}"
-                                    f"@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"}
     worker = CeleryWorker(
         redis_url=browser_redis.url, media_root=media_root,
-        directory=tmp_path_factory.mktemp("worker"), env=database,
+        directory=tmp_path_factory.mktemp("worker"),
     )
     worker.start()
     # Wait for it to listen, so that the first page already sees it up; its models load

@@ -19,8 +19,10 @@ import sys
 import time
 import types
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+from django.db import connection
 
 import recognition.pipeline
 from recognition import selectors
@@ -145,14 +147,26 @@ class RedisServer:
         stop_group(self.process)
 
 
-class CeleryWorker:
-    """``celery worker`` (prefork, one child, beat embedded) as a subprocess on ``redis_url``
-    and ``media_root``; ``env`` adds the database and other settings. Output goes to ``log``."""
+def worker_database_env() -> dict[str, str]:
+    """Settings that point another process at this run's test database."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return {"SQLITE_PATH": str(db["NAME"])}
+    return {"DATABASE_URL": f"postgres://{quote(db['USER'])}:{quote(db['PASSWORD'])}"
+                            f"@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"}
 
-    def __init__(self, *, redis_url: str, media_root: Path, directory: Path, env: dict[str, str]):
+
+class CeleryWorker:
+    """``celery worker`` (prefork, one child, beat embedded) as a subprocess on this run's test
+    database, ``redis_url`` and ``media_root``; ``env`` adds other settings. Output goes to
+    ``log``."""
+
+    def __init__(
+        self, *, redis_url: str, media_root: Path, directory: Path, env: dict[str, str] | None = None
+    ):
         self.directory, self.log = directory, directory / "worker.log"
-        self.env = {**os.environ, "REDIS_URL": redis_url, "MEDIA_ROOT": str(media_root),
-                    "TF_CPP_MIN_LOG_LEVEL": "2", **env}
+        self.env = {**os.environ, **worker_database_env(), "REDIS_URL": redis_url,
+                    "MEDIA_ROOT": str(media_root), "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:

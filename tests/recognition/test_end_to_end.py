@@ -7,11 +7,9 @@ every 2 s) share this test run's SQLite file and MEDIA_ROOT. Photos come from
 
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.core.files import File
-from django.db import connection
 
 from recognition import services
 from recognition.models import Face, Person, Photo
@@ -40,16 +38,10 @@ def _media_root(settings, media_root):
 
 @pytest.fixture(scope="module")
 def worker(django_db_setup, redis_server, media_root, photos, tmp_path_factory):
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        database = {"SQLITE_PATH": db["NAME"]}
-    else:
-        database = {"DATABASE_URL": f"postgres://{quote(db['USER'])}:{quote(db['PASSWORD'])}"
-                                    f"@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"}
     worker = CeleryWorker(
         redis_url=redis_server.url, media_root=media_root,
         directory=tmp_path_factory.mktemp("worker"),
-        env={**database, "FACEWEB_STUCK_AFTER_S": str(STUCK_AFTER_S),
+        env={"FACEWEB_STUCK_AFTER_S": str(STUCK_AFTER_S),
              "FACEWEB_SWEEP_INTERVAL_S": "2", "FACEWEB_MAX_ATTEMPTS": "5"},
     )
     use_broker(redis_server.url)

@@ -12,11 +12,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.core.cache import cache
-from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -76,15 +74,9 @@ def api_redis_url(redis_server) -> str:
 @pytest.fixture(scope="session")
 def api_worker(django_db_setup, api_redis_url, api_media_root, tmp_path_factory):
     """A real worker (prefork, one child) on the test database, Redis db 1 and api_media_root."""
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        database = {"SQLITE_PATH": db["NAME"]}
-    else:
-        database = {"DATABASE_URL": f"postgres://{quote(db['USER'])}:{quote(db['PASSWORD'])}"
-                                    f"@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"}
     worker = CeleryWorker(
         redis_url=api_redis_url, media_root=api_media_root,
-        directory=tmp_path_factory.mktemp("api-worker"), env=database,
+        directory=tmp_path_factory.mktemp("api-worker"),
     )
     worker.start()
     yield worker

@@ -14,6 +14,7 @@ from rest_framework.exceptions import ParseError
 from rest_framework.pagination import PageNumberPagination
 
 from recognition.api.errors import TooLarge
+from recognition.models import Person
 
 # Primary keys are 64-bit: larger numbers would overflow the database driver (a 500).
 MAX_ID = 2**63 - 1
@@ -56,6 +57,17 @@ UPLOAD_PARSERS = (JSONParser, MultiPartParser)
 
 def id_field(**kwargs) -> serializers.IntegerField:
     return serializers.IntegerField(min_value=1, max_value=MAX_ID, **kwargs)
+
+
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_ID})
+class PersonIdField(serializers.IntegerField):
+    """An existing person's id in the request; validates to the Person itself."""
+
+    def to_internal_value(self, data) -> Person:
+        person = Person.objects.filter(pk=id_field().run_validation(data)).first()
+        if person is None:
+            raise serializers.ValidationError("No person with this id.")
+        return person
 
 
 class Pagination(PageNumberPagination):

@@ -10,8 +10,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from recognition import selectors, services
-from recognition.api.common import FileUrlField, PersonRefSerializer, id_field
-from recognition.models import Face, Person
+from recognition.api.common import FileUrlField, PersonIdField, PersonRefSerializer
+from recognition.models import Face
 from recognition.pipeline.types import EXPRESSIONS
 
 
@@ -89,7 +89,7 @@ class FaceAssignApi(APIView):
     permission_classes = (IsAdminUser,)
 
     class InputSerializer(serializers.Serializer):
-        person_id = id_field(required=False, help_text="An existing person.")
+        person_id = PersonIdField(required=False, help_text="An existing person.")
         new_person_name = serializers.CharField(
             required=False, max_length=200, help_text="Or: create a person with this name."
         )
@@ -108,11 +108,7 @@ class FaceAssignApi(APIView):
         face = _face(request, face_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        person = None
-        if "person_id" in data.validated_data:
-            person = Person.objects.filter(pk=data.validated_data["person_id"]).first()
-            if person is None:
-                raise serializers.ValidationError({"person_id": ["No person with this id."]})
+        person = data.validated_data.get("person_id")
         face = services.face_assign(
             face=face, person=person,
             new_person_name=data.validated_data.get("new_person_name", ""),

@@ -17,13 +17,12 @@ from recognition.api.common import (
     UPLOAD_PARSERS,
     Base64ImageField,
     ImageInputSerializer,
+    PersonIdField,
     PersonRefSerializer,
-    id_field,
     pick_image,
 )
 from recognition.api.faces import CandidateSerializer
 from recognition.api.schema import ErrorSerializer
-from recognition.models import Person
 from recognition.pipeline.types import EXPRESSIONS
 
 SYNC_ERRORS = {
@@ -49,7 +48,7 @@ class VerifyApi(APIView):
         other_image_base64 = Base64ImageField(
             required=False, help_text="The image to compare with, base64 (application/json)."
         )
-        person_id = id_field(required=False, help_text="Or: the person to compare with.")
+        person_id = PersonIdField(required=False, help_text="Or: the person to compare with.")
 
         class Meta:
             ref_name = "VerifyInput"
@@ -95,11 +94,7 @@ class VerifyApi(APIView):
         `other_image`, or with a person's reference faces."""
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        person = None
-        if "person_id" in data.validated_data:
-            person = Person.objects.filter(pk=data.validated_data["person_id"]).first()
-            if person is None:
-                raise serializers.ValidationError({"person_id": ["No person with this id."]})
+        person = data.validated_data.get("person_id")
         result = services.image_verify(
             file=data.validated_data["image"], other_file=data.validated_data["other_image"],
             person=person,

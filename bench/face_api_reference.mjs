@@ -10,60 +10,22 @@
 // FaceRecognitionNet on each with TF.js's pure-JS "cpu" backend, and writes the recipes, the
 // sha256 of each chip's pixels and face-api's 128-d descriptor as JSON.
 //
-// face-api's ESM bundle includes TF.js; in Node it would pick a platform shim that needs
-// `util` (missing from the bundle), so the import runs with Node hidden and a small
-// platform object is installed instead. No network access, no native add-on.
+// How face-api runs in Node: bench/face_api_node.mjs.
 
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-const repo = resolve(import.meta.dirname, '..');
-const faceApiDir = join(repo, 'node_modules', '@vladmandic', 'face-api');
+import { loadFaceApi, readWeightMap, repo } from './face_api_node.mjs';
+
 const manifestName = 'face_recognition_model-weights_manifest.json';
 const output = resolve(process.argv[2] ?? join(repo, 'tests', 'fixtures', 'face_api_descriptors.json'));
-
-async function loadFaceApi() {
-  const nodeVersions = process.versions;
-  Object.defineProperty(process, 'versions', { value: { ...nodeVersions, node: undefined }, configurable: true });
-  let faceapi;
-  try {
-    faceapi = await import(join(faceApiDir, 'dist', 'face-api.esm.js'));
-  } finally {
-    Object.defineProperty(process, 'versions', { value: nodeVersions, configurable: true });
-  }
-  faceapi.env.initialize(); // face-api's own environment, now that Node is visible again
-  faceapi.tf.env().setPlatform('node', {
-    fetch: () => { throw new Error('no network use intended'); },
-    now: () => performance.now(),
-    encode: (text) => new TextEncoder().encode(text),
-    decode: (bytes, encoding) => new TextDecoder(encoding).decode(bytes),
-    isTypedArray: (a) => ArrayBuffer.isView(a) && !(a instanceof DataView),
-  });
-  await faceapi.tf.setBackend('cpu');
-  await faceapi.tf.ready();
-  return faceapi;
-}
-
-function readWeightMap(tf) {
-  // TF.js's own decoder (it dequantizes uint8 weights), independent of our Python reader.
-  const modelDir = join(faceApiDir, 'model');
-  const groups = JSON.parse(readFileSync(join(modelDir, manifestName), 'utf8'));
-  const weightMap = {};
-  for (const group of groups) {
-    const buffers = group.paths.map((p) => readFileSync(join(modelDir, p)));
-    const data = Buffer.concat(buffers);
-    const arrayBuffer = data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength);
-    Object.assign(weightMap, tf.io.decodeWeights(arrayBuffer, group.weights));
-  }
-  return weightMap;
-}
 
 const faceapi = await loadFaceApi();
 const { tf } = faceapi;
 const net = faceapi.nets.faceRecognitionNet;
-net.loadFromWeightMap(readWeightMap(tf));
+net.loadFromWeightMap(readWeightMap(tf, manifestName));
 
 const workDir = mkdtempSync(join(tmpdir(), 'faceweb-chips-'));
 try {

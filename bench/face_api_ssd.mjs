@@ -6,47 +6,14 @@
 // uint8, row-major, one after another), as bench/ssd_wider.py writes them. face-api's
 // `locateFaces` runs on each with TF.js's pure-JS "cpu" backend (at most 100 boxes, its NMS
 // at IoU 0.5); DIR/ssd.json gets per image the boxes [x1, y1, x2, y2] in the image's pixels
-// and their scores, best first. How face-api is loaded in Node: bench/face_api_reference.mjs.
+// and their scores, best first. How face-api runs in Node: bench/face_api_node.mjs.
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-const repo = resolve(import.meta.dirname, '..');
-const faceApiDir = join(repo, 'node_modules', '@vladmandic', 'face-api');
+import { loadFaceApi, readWeightMap } from './face_api_node.mjs';
+
 const [dir, minScore] = [resolve(process.argv[2]), Number(process.argv[3] ?? 0.5)];
-
-async function loadFaceApi() {
-  const nodeVersions = process.versions;
-  Object.defineProperty(process, 'versions', { value: { ...nodeVersions, node: undefined }, configurable: true });
-  let faceapi;
-  try {
-    faceapi = await import(join(faceApiDir, 'dist', 'face-api.esm.js'));
-  } finally {
-    Object.defineProperty(process, 'versions', { value: nodeVersions, configurable: true });
-  }
-  faceapi.env.initialize();
-  faceapi.tf.env().setPlatform('node', {
-    fetch: () => { throw new Error('no network use intended'); },
-    now: () => performance.now(),
-    encode: (text) => new TextEncoder().encode(text),
-    decode: (bytes, encoding) => new TextDecoder(encoding).decode(bytes),
-    isTypedArray: (a) => ArrayBuffer.isView(a) && !(a instanceof DataView),
-  });
-  await faceapi.tf.setBackend('cpu');
-  await faceapi.tf.ready();
-  return faceapi;
-}
-
-function readWeightMap(tf, manifestName) {
-  const modelDir = join(faceApiDir, 'model');
-  const weightMap = {};
-  for (const group of JSON.parse(readFileSync(join(modelDir, manifestName), 'utf8'))) {
-    const data = Buffer.concat(group.paths.map((p) => readFileSync(join(modelDir, p))));
-    const arrayBuffer = data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength);
-    Object.assign(weightMap, tf.io.decodeWeights(arrayBuffer, group.weights));
-  }
-  return weightMap;
-}
 
 const faceapi = await loadFaceApi();
 const { tf } = faceapi;

@@ -1,8 +1,8 @@
 """Fixtures for the end-to-end tests in a real headless Chromium.
 
 The pages are served by pytest-django's ``live_server`` (a thread of this process, on this
-run's SQLite file); a throwaway ``redis-server`` and a real ``celery worker`` process (see
-tests/recognition/conftest.py) analyse the uploads with the real pipeline. Chromium is the
+run's SQLite file); the module's world, a throwaway ``redis-server`` and a real ``celery
+worker`` process (tests/worlds.py), analyses the uploads with the real pipeline. Chromium is the
 system's (``chromium`` on the PATH, or FACEWEB_CHROMIUM), driven by Playwright; no browser is
 downloaded. Its fake camera plays a video made at test time from a sample photo.
 
@@ -11,12 +11,11 @@ Screenshots of every page go to ``artifacts/browser/`` (ignored by git).
 
 import os
 import shutil
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.recognition.conftest import REDIS_SERVER, CeleryWorker, RedisServer, use_broker
+from tests.worlds import open_world
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "artifacts" / "browser"
@@ -30,7 +29,6 @@ CHROMIUM_ARGS = [
     # A camera that needs no hardware and no permission prompt.
     "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
 ]
-WORKER_START_S = 120  # a loaded 2-core machine: imports alone take seconds
 PASSWORD = "correct horse battery staple"
 
 
@@ -82,49 +80,18 @@ def browser(fake_video):
         browser.close()
 
 
-@pytest.fixture(scope="session")
-def media_root(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("media")
-
-
-@pytest.fixture(scope="session")
-def browser_redis(tmp_path_factory):
-    if REDIS_SERVER is None:
-        pytest.skip("redis-server is not installed (sudo apt-get install redis-server)")
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def worker(django_db_setup, django_db_blocker, browser_redis, media_root, photos,
-           tmp_path_factory):
-    """A real Celery worker on this run's database, media and Redis."""
-    worker = CeleryWorker(
-        redis_url=browser_redis.url, media_root=media_root,
-        directory=tmp_path_factory.mktemp("worker"),
-    )
-    worker.start()
-    # Wait for it to listen, so that the first page already sees it up; its models load
-    # later, on the first photo.
-    deadline = time.monotonic() + WORKER_START_S
-    while " ready." not in worker.log.read_text(errors="replace"):
-        if worker.process.poll() is not None or time.monotonic() > deadline:
-            worker.stop()
-            pytest.fail(f"The Celery worker did not start:\n{worker.log_tail()}")
-        time.sleep(0.2)
-    yield worker
-    worker.stop()
+@pytest.fixture(scope="module")
+def world(django_db_setup, photos, tmp_path_factory):
+    """A real Redis and Celery worker (tests/worlds.py) for the module, torn down with it."""
+    with open_world(tmp_path_factory, "browser") as world:
+        yield world
 
 
 @pytest.fixture
-def app(live_server, worker, browser_redis, media_root, settings, transactional_db):
+def app(live_server, world, enter, transactional_db):
     """The running app: pages served by ``live_server`` with uploads stored where the worker
     reads them and published to its Redis. Returns the server's base URL."""
-    settings.MEDIA_ROOT = media_root
-    settings.REDIS_URL = browser_redis.url
-    use_broker(browser_redis.url)
+    enter(world)
     return live_server.url
 
 

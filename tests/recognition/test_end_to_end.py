@@ -1,8 +1,8 @@
 """Upload → Redis → a real Celery worker process → the real pipeline → results in the database.
 
-A throwaway redis-server and a ``celery worker`` subprocess (prefork, beat embedded, the sweep
-every 2 s) share this test run's SQLite file and MEDIA_ROOT. Photos come from
-``../shared/data/samples``; without them these tests are skipped.
+The module's world (tests/worlds.py: a throwaway redis-server, a media folder and a ``celery
+worker`` subprocess with beat embedded, the sweep every 2 s) shares this test run's SQLite
+file. Photos come from ``../shared/data/samples``; without them these tests are skipped.
 """
 
 import time
@@ -13,7 +13,7 @@ from django.core.files import File
 
 from recognition import services
 from recognition.models import Face, Person, Photo
-from tests.recognition.conftest import CeleryWorker, use_broker
+from tests.worlds import CeleryWorker, World, open_world, photo_report
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -26,28 +26,17 @@ def photos(samples_dir) -> Path:
 
 
 @pytest.fixture(scope="module")
-def media_root(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("media")
+def world(django_db_setup, photos, tmp_path_factory):
+    with open_world(tmp_path_factory, "e2e", env={
+        "FACEWEB_STUCK_AFTER_S": str(STUCK_AFTER_S), "FACEWEB_SWEEP_INTERVAL_S": "2",
+        "FACEWEB_MAX_ATTEMPTS": "5",
+    }) as world:
+        yield world
 
 
-@pytest.fixture(autouse=True)
-def _media_root(settings, media_root):
-    """Overrides conftest's per-test MEDIA_ROOT: the worker keeps one for the module."""
-    settings.MEDIA_ROOT = media_root
-
-
-@pytest.fixture(scope="module")
-def worker(django_db_setup, redis_server, media_root, photos, tmp_path_factory):
-    worker = CeleryWorker(
-        redis_url=redis_server.url, media_root=media_root,
-        directory=tmp_path_factory.mktemp("worker"),
-        env={"FACEWEB_STUCK_AFTER_S": str(STUCK_AFTER_S),
-             "FACEWEB_SWEEP_INTERVAL_S": "2", "FACEWEB_MAX_ATTEMPTS": "5"},
-    )
-    use_broker(redis_server.url)
-    worker.start()
-    yield worker
-    worker.stop()
+@pytest.fixture
+def worker(world: World, enter) -> CeleryWorker:
+    return enter(world)
 
 
 def upload(path: Path, **fields) -> Photo:
@@ -55,22 +44,25 @@ def upload(path: Path, **fields) -> Photo:
         return services.photo_create(file=File(f, name=path.name), **fields)
 
 
-def finished(photo: Photo, worker: CeleryWorker, timeout: float = 300) -> Photo:
-    """Wait until the worker is done with ``photo`` (done or failed), and return it."""
+def finished(
+    photo: Photo, worker: CeleryWorker, *, status: str = Photo.Status.DONE, timeout: float = 300
+) -> Photo:
+    """Wait until the worker is done with ``photo`` (done or failed), check that it ended with
+    ``status``, and return it."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         photo.refresh_from_db()
         if photo.status in (Photo.Status.DONE, Photo.Status.FAILED):
-            return photo
+            break
         time.sleep(0.2)
-    pytest.fail(f"photo {photo.pk} still {photo.status} after {timeout:.0f} s; "
-                f"worker log:\n{worker.log_tail()}")
+    assert photo.status == status, photo_report(photo, worker)
+    return photo
 
 
 def enrol_obama(photos: Path, worker: CeleryWorker) -> Person:
     obama = services.person_create(name="Barack Obama")
     photo = finished(upload(photos / "obama.jpg", purpose="enrol", person=obama), worker)
-    assert photo.status == Photo.Status.DONE and photo.error == "", worker.log_tail()
+    assert photo.error == "", photo_report(photo, worker)
     assert obama.faces.get(is_reference=True).photo == photo
     return obama
 
@@ -102,8 +94,7 @@ def test_a_group_photo_yields_every_face_and_recognises_who_it_can(worker, photo
 def test_a_corrupt_upload_ends_failed_with_a_readable_error(worker, photos, tmp_path):
     truncated = tmp_path / "truncated.jpg"
     truncated.write_bytes((photos / "obama.jpg").read_bytes()[:2000])
-    photo = finished(upload(truncated), worker)
-    assert photo.status == Photo.Status.FAILED
+    photo = finished(upload(truncated), worker, status=Photo.Status.FAILED)
     assert "damaged" in photo.error and not photo.faces.exists()
 
 
@@ -117,22 +108,20 @@ def test_a_photo_whose_worker_is_killed_mid_job_still_finishes(worker, photos):
         photo.refresh_from_db()
     worker.kill()
     photo.refresh_from_db()
-    assert photo.status == Photo.Status.PROCESSING, worker.log_tail()
+    assert photo.status == Photo.Status.PROCESSING, photo_report(photo, worker)
 
     worker.start()
     photo = finished(photo, worker, timeout=STUCK_AFTER_S + 300)
-    assert photo.status == Photo.Status.DONE and photo.faces.count() == 1
+    assert photo.faces.count() == 1
     assert photo.attempts >= 2
 
 
-def test_a_photo_uploaded_while_redis_is_down_finishes_once_redis_is_back(
-    worker, redis_server, photos
-):
-    redis_server.stop()
+def test_a_photo_uploaded_while_redis_is_down_finishes_once_redis_is_back(worker, world, photos):
+    world.redis.stop()
     photo = upload(photos / "obama2.jpg")
     photo.refresh_from_db()
     assert photo.status == Photo.Status.PENDING and photo.queued_at is None
     time.sleep(3)  # the worker and beat notice the outage
-    redis_server.start()
+    world.redis.start()
     photo = finished(photo, worker)
-    assert photo.status == Photo.Status.DONE and photo.faces.count() == 1
+    assert photo.faces.count() == 1

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from tests.recognition.conftest import free_port
+from tests.worlds import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,0 +1,192 @@
+"""A real Redis and a real Celery worker process, for the end-to-end tests.
+
+A *world* is one throwaway ``redis-server``, one media folder and one ``celery worker``
+(prefork, one child, beat embedded) on this run's test database. Every module that needs a
+worker opens its own world in a module-scoped fixture (``open_world``), and the world is torn
+down when that module ends, so:
+
+- a worker and its beat only ever see the photos of their own module: they share the test
+  database with everything else, and a sweep would otherwise re-queue another module's photo
+  into a worker that cannot find its file;
+- at most one world runs at a time. ``CeleryWorker.start`` refuses to start while another
+  world's worker is alive, so an overlap fails loudly instead of flaking once in 15 runs.
+
+``photo_report`` is the message of every assertion about a photo's status: the photo's
+status, error and attempts, and the tail of the worker's log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+from urllib.parse import quote
+
+import pytest
+from django.db import connection
+
+REPO = Path(__file__).resolve().parents[1]
+REDIS_SERVER = shutil.which("redis-server")
+WORKER_START_S = 120  # a loaded 2-core machine: imports alone take seconds
+
+
+def use_broker(url: str) -> None:
+    """Point this process's Celery app at another Redis: forget its cached connection pools,
+    which are bound to the old URL (Celery has no public way to do this)."""
+    from faceweb.celery import app
+
+    app._pool = app.amqp._producer_pool = None
+    app.conf.broker_url = url
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop_group(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    """Signal a process started in its own session, children included, and reap it."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+class RedisServer:
+    """A throwaway redis-server on a free port, in its own directory, without persistence."""
+
+    def __init__(self, directory: Path):
+        self.directory, self.port = directory, free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.directory)],
+            stdout=subprocess.DEVNULL, start_new_session=True,
+        )
+        for _ in range(100):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port)):
+                return
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        stop_group(self.process)
+
+
+def worker_database_env() -> dict[str, str]:
+    """Settings that point another process at this run's test database."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return {"SQLITE_PATH": str(db["NAME"])}
+    return {"DATABASE_URL": f"postgres://{quote(db['USER'])}:{quote(db['PASSWORD'])}"
+                            f"@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"}
+
+
+class CeleryWorker:
+    """``celery worker`` (prefork, one child, beat embedded) as a subprocess on this run's test
+    database, ``redis_url`` and ``media_root``; ``env`` adds other settings. Output goes to
+    ``log``."""
+
+    running: ClassVar[set[CeleryWorker]] = set()  # started and not yet stopped
+
+    def __init__(
+        self, *, redis_url: str, media_root: Path, directory: Path, env: dict[str, str] | None = None
+    ):
+        self.directory, self.log = directory, directory / "worker.log"
+        self.env = {**os.environ, **worker_database_env(), "REDIS_URL": redis_url,
+                    "MEDIA_ROOT": str(media_root), **(env or {})}
+        self.process: subprocess.Popen | None = None
+
+    def start(self, *, wait: bool = True) -> None:
+        """Start the worker; with ``wait``, return once it listens for jobs."""
+        others = [w for w in CeleryWorker.running if w is not self and w.process.poll() is None]
+        if others:
+            raise RuntimeError(
+                f"another world's worker is still running (logging to {others[0].log}): "
+                "worlds must not overlap, or one's sweep takes the other's photos"
+            )
+        command = [
+            sys.executable, "-m", "celery", "-A", "faceweb", "worker", "--pool", "prefork",
+            "--concurrency", "1", "--beat", "--schedule", str(self.directory / "beat"),
+            "--hostname", f"e2e-{os.getpid()}@%h", "--loglevel", "INFO",
+            "--without-gossip", "--without-mingle",
+        ]
+        offset = self.log.stat().st_size if self.log.exists() else 0
+        with self.log.open("a") as log:
+            self.process = subprocess.Popen(
+                command, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        CeleryWorker.running.add(self)
+        deadline = time.monotonic() + WORKER_START_S
+        while wait and " ready." not in self.log.read_text(errors="replace")[offset:]:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"The Celery worker did not start:\n{self.log_tail()}")
+            time.sleep(0.2)
+
+    def kill(self) -> None:
+        """SIGKILL the parent and its child at once, as a crash or power cut would."""
+        stop_group(self.process, signal.SIGKILL)
+        CeleryWorker.running.discard(self)
+
+    def stop(self) -> None:
+        stop_group(self.process)
+        CeleryWorker.running.discard(self)
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+@dataclass(frozen=True)
+class World:
+    redis: RedisServer
+    media_root: Path
+    worker: CeleryWorker
+
+
+@contextlib.contextmanager
+def open_world(tmp_path_factory, name: str, env: dict[str, str] | None = None) -> Iterator[World]:
+    """Start a world (see the module docstring) and tear it down, worker first, on exit.
+    Use it from a module-scoped fixture that depends on ``django_db_setup``."""
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server is not installed (make test installs it)")
+    directory = tmp_path_factory.mktemp(name)
+    (media_root := directory / "media").mkdir()
+    redis = RedisServer(directory)
+    redis.start()
+    try:
+        worker = CeleryWorker(redis_url=redis.url, media_root=media_root, directory=directory,
+                              env=env)
+        worker.start()
+        try:
+            yield World(redis=redis, media_root=media_root, worker=worker)
+        finally:
+            worker.stop()
+    finally:
+        redis.stop()
+
+
+def photo_report(photo, worker: CeleryWorker) -> str:
+    """What to show when an assertion about ``photo``'s status fails."""
+    photo.refresh_from_db()
+    return (f"photo {photo.pk}: status {photo.status!r}, error {photo.error!r}, "
+            f"attempts {photo.attempts}\n--- the last lines of {worker.log}:\n"
+            f"{worker.log_tail()}")

@@ -160,9 +160,10 @@ STATICFILES_DIRS = [
     # self-hosted app must work offline, so no CDN.
     ("vendor/chart.js", BASE_DIR / "node_modules" / "chart.js" / "dist"),
 ]
-STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
-# WhiteNoise serves straight from the folders above, so `make run` with DEBUG off needs no
-# collectstatic step; a deployment that runs collectstatic is served from STATIC_ROOT.
+# WhiteNoise serves straight from the folders above, so no collectstatic step is needed. A
+# deployment that wants one sets STATIC_ROOT and is then served from there too (unset, there is
+# no such folder for WhiteNoise to look in, and nothing to warn about).
+STATIC_ROOT = os.environ.get("STATIC_ROOT") or None
 WHITENOISE_USE_FINDERS = True
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))

@@ -46,7 +46,8 @@ def test_photo_create_stores_the_file_and_its_hash_and_queues_it_on_commit(
     assert photo.status == Photo.Status.PENDING
     assert photo.content_hash == hashlib.sha256(content).hexdigest()
     assert photo.size_bytes == len(content)
-    assert photo.file.read() == content
+    with photo.file.open("rb") as f:
+        assert f.read() == content
     assert photo.file.name.endswith(".png") and "Holiday" not in photo.file.name
     assert queued == [photo.pk]
     assert photo.queued_at is not None
@@ -111,7 +112,8 @@ def test_photo_analyse_stores_every_face_with_its_crop_and_marks_the_photo_done(
     assert first.expression == "happy" and first.expression_scores["happy"] == 1.0
     assert first.decision == Face.Decision.UNKNOWN and first.person is None
     assert first.crop.storage.exists(first.crop.name)
-    assert first.crop.read()[:2] == b"\xff\xd8"  # a JPEG
+    with first.crop.open("rb") as f:
+        assert f.read(2) == b"\xff\xd8"  # a JPEG
 
 
 def test_it_recognises_a_face_near_a_reference(fake_pipeline):

@@ -37,7 +37,8 @@ def test_a_base64_json_upload_stores_the_same_bytes(api, user, encode):
     encoded = encode(content)
     response = api(user).post("/api/v1/photos/", {"image_base64": encoded}, format="json")
     assert response.status_code == 202
-    assert Photo.objects.get(pk=response.json()["id"]).file.read() == content
+    with Photo.objects.get(pk=response.json()["id"]).file.open("rb") as f:
+        assert f.read() == content
 
 
 def test_the_upload_is_queued_once_the_request_commits(api, user, queued,

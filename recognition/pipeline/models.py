@@ -16,6 +16,7 @@ import importlib
 import importlib.util
 import json
 import os
+import sys
 import threading
 from pathlib import Path
 
@@ -94,6 +95,24 @@ def _fixed_input(model) -> np.ndarray:
     return np.linspace(0.0, 255.0, int(np.prod(shape)), dtype=np.float32).reshape(shape)
 
 
+def import_tensorflow():
+    """Import TensorFlow, quietly: its C++ start-up lines on stderr (oneDNN, CPU features,
+    absl) tell a user nothing to act on, and in TensorFlow 2.21 ``TF_CPP_MIN_LOG_LEVEL`` hides
+    only some of them, so stderr is closed for the first import. Errors still raise."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # later C++ INFO and WARNING lines
+    if "tensorflow" not in sys.modules:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            with open(os.devnull, "w") as devnull:
+                os.dup2(devnull.fileno(), 2)
+                import tensorflow  # noqa: F401
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+    return sys.modules["tensorflow"]
+
+
 def _load(name: str, *, directory: Path, sha256: str | None = None):
     """Build ``name``'s network and load its installed weights, checking the checksum.
 
@@ -142,6 +161,7 @@ def install_models(*, force: bool = False, names: list[str] | None = None) -> li
     """
     directory = model_dir()
     directory.mkdir(parents=True, exist_ok=True)
+    import_tensorflow()
     messages = []
     for name in names or list(CONVERTED):
         module_name = CONVERTED[name][0]
@@ -190,6 +210,7 @@ def _once(load):
     @functools.wraps(load)
     def get():
         with _load_lock:
+            import_tensorflow()
             return cached()
 
     get.cache_clear = cached.cache_clear

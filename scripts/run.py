@@ -1,5 +1,6 @@
 """Run faceweb on one machine: Redis (unless one is already listening at REDIS_URL), the web
-server, a Celery worker and Celery beat. Ctrl-C stops them all; so does any of them exiting.
+server, a Celery worker and Celery beat, each logging to var/log/<name>.log; prints where the
+app is and how to sign in. Ctrl-C stops them all; so does any of them exiting.
 
 Used by ``make run``; run from the repository root with the virtualenv's Python.
 Environment: REDIS_URL, FACEWEB_ADDR (web server address, default 127.0.0.1:8000),
@@ -20,6 +21,7 @@ from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parents[1]
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+LOGS = REPO / "var" / "log"
 
 
 def listening(host: str, port: int) -> bool:
@@ -40,7 +42,6 @@ def redis_command() -> list[str] | None:
     a message saying what to do when neither is possible."""
     host, port = redis_address()
     if listening(host, port):
-        print(f"run: using the Redis already listening on {host}:{port}")
         return None
     if host not in LOCAL_HOSTS:
         sys.exit(f"run: Redis at {host}:{port} (REDIS_URL) is not reachable")
@@ -80,24 +81,60 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    LOGS.mkdir(parents=True, exist_ok=True)
     for name, command in commands.items():
         # Own process group each: the terminal's Ctrl-C reaches only this script, which
         # then stops the services in order, children (the runserver reloader) included.
-        processes[name] = subprocess.Popen(command, cwd=REPO, start_new_session=True)
-        print(f"run: started {name} (pid {processes[name].pid})")
+        # Their output goes to var/log/, so the terminal keeps only the banner.
+        with log_path(name).open("a") as log:
+            processes[name] = subprocess.Popen(command, cwd=REPO, start_new_session=True,
+                                               stdout=log, stderr=subprocess.STDOUT)
         if name == "redis":
             wait_for_redis()
-    print(f"run: faceweb is up at http://{address}/ (admin: /admin/). Ctrl-C stops everything.")
+    host, _, port = address.rpartition(":")
+    while (not stopping and processes["web"].poll() is None
+           and not listening(host.strip("[]"), int(port))):
+        time.sleep(0.2)
+    if not stopping and processes["web"].poll() is None:
+        print(banner(address, list(processes)), flush=True)
 
     exited = None
     while not stopping and exited is None:
         time.sleep(0.5)
         exited = next((n for n, p in processes.items() if p.poll() is not None), None)
     if exited:
-        print(f"run: {exited} exited with status {processes[exited].returncode}; stopping")
+        print(f"run: {exited} exited with status {processes[exited].returncode}; stopping. "
+              f"The last lines of {log_path(exited).relative_to(REPO)}:\n{tail(log_path(exited))}")
     for name in reversed(list(processes)):  # redis last: the others flush to it on the way out
-        terminate(name, processes[name])
+        terminate(processes[name])
+    print("run: stopped")
     return 1 if exited else 0
+
+
+def log_path(name: str) -> Path:
+    return LOGS / f"{name}.log"
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def banner(address: str, services: list[str]) -> str:
+    """Where the app is, how to sign in, where the logs are, how to stop."""
+    user = os.environ.get("FACEWEB_ADMIN_USER", "admin")
+    saved = REPO / "var" / "admin-password.txt"
+    if os.environ.get("FACEWEB_ADMIN_PASSWORD"):
+        password = "the password in FACEWEB_ADMIN_PASSWORD"
+    elif saved.exists():
+        user, _, first = saved.read_text().strip().partition(" ")
+        password = f"password {first}  (as first set; kept in {saved.relative_to(REPO)})"
+    else:
+        password = "the admin account you made (manage.py changepassword resets it)"
+    logs = ", ".join(str(log_path(name).relative_to(REPO)) for name in services)
+    return (f"\nfaceweb is running at http://{address}/\n"
+            f"  sign in as {user}, {password}\n"
+            f"  logs: {logs}\n"
+            "  Ctrl-C stops everything.\n")
 
 
 def wait_for_redis() -> None:
@@ -108,7 +145,7 @@ def wait_for_redis() -> None:
     print("run: warning: Redis did not start listening within 5 s")
 
 
-def terminate(name: str, process: subprocess.Popen) -> None:
+def terminate(process: subprocess.Popen) -> None:
     """SIGTERM the process group, then SIGKILL whatever is left after 10 s."""
     if process.poll() is None:
         try:
@@ -119,7 +156,6 @@ def terminate(name: str, process: subprocess.Popen) -> None:
             process.wait()
         except ProcessLookupError:
             pass
-    print(f"run: stopped {name}")
 
 
 if __name__ == "__main__":

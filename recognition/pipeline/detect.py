@@ -15,6 +15,7 @@ mouth right ("left" = left side of the picture).
 from __future__ import annotations
 
 import importlib.util
+import io
 import threading
 import warnings
 from collections import OrderedDict
@@ -254,10 +255,14 @@ def _read_weights(name: str) -> list[np.ndarray]:
             f"MTCNN weights {name}.lz4 not found: install the mtcnn package "
             "(`pip install mtcnn==1.0.0`, part of `pip install -e .`)."
         )
-    import joblib  # the package stores its weights as joblib (lz4) pickles
+    import joblib  # the package stores its weights as lz4-compressed joblib pickles
+    import lz4.frame
 
     try:
-        arrays = joblib.load(path)
+        # Decompressed here rather than by joblib, whose lz4 reader is flushed after its file
+        # is closed (an unraisable ValueError on Python 3.13).
+        with lz4.frame.open(path, "rb") as f:
+            arrays = joblib.load(io.BytesIO(f.read()))
     except Exception as exc:
         raise DetectorUnavailable(f"cannot read MTCNN weights {path}: {exc}") from exc
     shapes = [tuple(np.shape(a)) for a in arrays]

@@ -80,6 +80,8 @@ def test_a_stranger_named_on_one_photo_is_recognised_on_the_next(page, photos, s
     # Name the stranger from the photo page: click the face, create a new person from it.
     first.locator(".upload-name a").click()
     expect(page.get_by_role("heading", name=re.compile(r"^Photo \d+$"))).to_be_visible()
+    # Its script opens the face panel in place (before it runs, a click opens the face page).
+    expect(page.locator("#photo-page[data-enhanced]")).to_be_attached()
     page.locator(".face-box").click()
     panel = page.locator("[data-face-panel]")
     expect(panel.get_by_role("heading", name="Unknown")).to_be_visible()

@@ -27,5 +27,3 @@ page.addEventListener('click', async (event) => {
   heading.focus({ preventScroll: true });
   if (window.matchMedia('(max-width: 899px)').matches) panel.scrollIntoView({ behavior: 'smooth' });
 });
-// Until now a click on a face follows its link to the face page; tests wait for this mark.
-page.dataset.enhanced = 'true';

@@ -165,8 +165,16 @@ STATICFILES_DIRS = [
 # no such folder for WhiteNoise to look in, and nothing to warn about).
 STATIC_ROOT = os.environ.get("STATIC_ROOT") or None
 WHITENOISE_USE_FINDERS = True
-MEDIA_URL = "media/"
+# Photos and crops: no URL maps onto MEDIA_ROOT (recognition/files.py sends each file after
+# checking who asks), and the files are not world-readable.
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
+FILE_UPLOAD_PERMISSIONS = 0o640
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o750
+FACEWEB_FILE_SENDER = os.environ.get("FACEWEB_FILE_SENDER", "")
+if FACEWEB_FILE_SENDER not in {"", "x-accel-redirect", "x-sendfile"}:
+    raise ValueError("FACEWEB_FILE_SENDER must be x-accel-redirect, x-sendfile or empty, got "
+                     f"{FACEWEB_FILE_SENDER!r}")
+FACEWEB_FILE_SENDER_PREFIX = os.environ.get("FACEWEB_FILE_SENDER_PREFIX", "/protected-media/")
 
 LOGGING = {
     "version": 1,

@@ -1,5 +1,3 @@
-from django.conf import settings
-from django.conf.urls.static import static
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -13,6 +11,5 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("recognition.urls")),
 ]
-# Uploaded photos and face crops, served by Django only in development (static() is a no-op
-# with DEBUG off, where the web server in front serves MEDIA_ROOT).
-urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# No URL maps onto MEDIA_ROOT, in DEBUG or not: photos and crops leave only through views
+# that check who asks (recognition/files.py).

@@ -4,18 +4,23 @@ so biometric data and files are purged the same way everywhere."""
 from django.contrib import admin
 from django.db import transaction
 from django.db.models import Count, Q
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from recognition import services
 from recognition.models import Face, Person, Photo
 
 
-def _thumbnail(file, size: int = 64) -> str:
-    if not file:
+def _thumbnail(url: str | None, size: int = 64) -> str:
+    """An image through the page view that checks who asks (staff here), or a dash."""
+    if not url:
         return "—"
-    return format_html(
-        '<img src="{}" style="max-width:{}px;max-height:{}px" alt="">', file.url, size, size
-    )
+    return format_html('<img src="{}" style="max-width:{}px;max-height:{}px" alt="">',
+                       url, size, size)
+
+
+def _crop_url(face: Face) -> str | None:
+    return reverse("recognition:face_crop", args=[face.pk]) if face.crop else None
 
 
 class FaceInline(admin.TabularInline):
@@ -31,7 +36,7 @@ class FaceInline(admin.TabularInline):
 
     @admin.display(description="Face")
     def crop_thumbnail(self, face: Face) -> str:
-        return _thumbnail(face.crop)
+        return _thumbnail(_crop_url(face))
 
 
 @admin.register(Person)
@@ -56,7 +61,7 @@ class PersonAdmin(admin.ModelAdmin):
     @admin.display(description="Reference faces")
     def references(self, person: Person) -> str:
         faces = person.faces.filter(is_reference=True) if person.pk else []
-        return format_html_join("", "{}", ((_thumbnail(f.crop, 96),) for f in faces)) or "—"
+        return format_html_join("", "{}", ((_thumbnail(_crop_url(f), 96),) for f in faces)) or "—"
 
     def delete_model(self, request, obj: Person) -> None:
         services.person_delete(person=obj)
@@ -87,7 +92,8 @@ class PhotoAdmin(admin.ModelAdmin):
 
     @admin.display(description="Photo")
     def thumbnail(self, photo: Photo) -> str:
-        return _thumbnail(photo.file, 96)
+        url = reverse("recognition:photo_image", args=[photo.pk]) + "?thumb"
+        return _thumbnail(url if photo.file else None, 96)
 
     @admin.display(description="Faces", ordering="n_faces")
     def face_count(self, photo: Photo) -> int:
@@ -130,4 +136,4 @@ class FaceAdmin(admin.ModelAdmin):
 
     @admin.display(description="Face")
     def thumbnail(self, face: Face) -> str:
-        return _thumbnail(face.crop)
+        return _thumbnail(_crop_url(face))

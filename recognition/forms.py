@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django import forms
 from django.core.exceptions import ValidationError
-from PIL import Image, UnidentifiedImageError
 
 from recognition.models import Person, Photo
+from recognition.pipeline import image as images
 from recognition.pipeline.types import EXPRESSIONS
 
 
@@ -26,20 +26,12 @@ class PhotosField(forms.FileField):
         single = super().clean  # (a comprehension has no zero-argument super())
         cleaned = [single(file, initial) for file in files]
         for file in cleaned:
-            # Only the header is read (no decoding): this refuses a PDF or a video at once; a
-            # damaged photo passes and the worker says what is wrong with it.
+            # Only the header is read (no decoding): this refuses a PDF, a video or a bomb at
+            # once; a damaged photo passes and the worker says what is wrong with it.
             try:
-                with Image.open(file) as image:
-                    image_format = image.format
-            except (UnidentifiedImageError, OSError):
-                image_format = None
-            finally:
-                file.seek(0)
-            if image_format is None:
-                raise ValidationError(
-                    f"{file.name} is not a photo this app can read; upload JPEG, PNG or WebP "
-                    "images."
-                )
+                images.identify(file)
+            except images.ImageError as exc:
+                raise ValidationError(f"{file.name}: {exc}") from None
         return cleaned
 
 

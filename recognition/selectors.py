@@ -128,7 +128,9 @@ def _person_distances(embeddings: np.ndarray, gallery: Gallery) -> np.ndarray:
 
 
 def photos_visible_to(*, user) -> QuerySet[Photo]:
-    """Staff see every photo; anyone else only the photos they uploaded."""
+    """Staff see every photo; anyone else only the photos they uploaded; anonymous, none."""
+    if not user.is_authenticated:
+        return Photo.objects.none()
     return Photo.objects.all() if user.is_staff else Photo.objects.filter(uploaded_by=user)
 
 

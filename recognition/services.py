@@ -14,7 +14,6 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import kombu.exceptions
 import numpy as np
@@ -29,8 +28,9 @@ from django.utils import timezone
 from PIL import Image
 from rest_framework.authtoken.models import Token
 
-from recognition import selectors
+from recognition import files, selectors
 from recognition.models import EMBEDDING_DTYPE, EMBEDDING_SIZE, Face, Person, Photo
+from recognition.pipeline import image as images
 from recognition.pipeline.types import FaceResult
 
 logger = logging.getLogger(__name__)
@@ -154,7 +154,8 @@ def photo_create(
 
     The row is saved first with status pending, so the photo survives a broker outage (the
     sweep queues it later). The image is not decoded here: a damaged file is accepted and
-    ends failed with a readable error. ``person`` is required for, and only for, enrolment.
+    ends failed with a readable error; a file that is not an accepted image raises the
+    pipeline's ImageError. ``person`` is required for, and only for, enrolment.
     """
     if file.size > settings.FACEWEB_MAX_UPLOAD_BYTES:
         limit_mb = settings.FACEWEB_MAX_UPLOAD_BYTES / 1024 / 1024
@@ -163,6 +164,9 @@ def photo_create(
         raise ValidationError("This file is empty.")
     if (purpose == Photo.Purpose.ENROL) != (person is not None):
         raise ValidationError("An enrolment photo needs the person it enrols (and only it).")
+    # Only images are kept, named by their format read from the header (a client's file name
+    # may be anything, steal.html included); a damaged photo passes and fails in the worker.
+    image_format = images.identify(file)
     digest = hashlib.sha256()
     for chunk in file.chunks():
         digest.update(chunk)
@@ -170,9 +174,7 @@ def photo_create(
         content_hash=digest.hexdigest(), size_bytes=file.size, uploaded_by=uploaded_by,
         source=source, purpose=purpose, person=person,
     )
-    # Named by content rather than by the uploader's file name, which may be anything.
-    suffix = Path(file.name or "").suffix.lower()[:8]
-    photo.file.save(f"{photo.content_hash[:24]}{suffix}", file, save=False)
+    photo.file.save(files.stored_name(image_format), file, save=False)
     photo.save()
     transaction.on_commit(lambda: photo_queue(photo_id=photo.pk))
     return photo
@@ -621,7 +623,7 @@ def _face_create(photo: Photo, result, match: selectors.Match, *, previous: list
         face.person_id, face.decision = match.person_id, Face.Decision.AUTO
     buffer = io.BytesIO()
     Image.fromarray(result.chip).save(buffer, format="JPEG", quality=90)
-    face.crop.save(f"p{photo.pk}.jpg", ContentFile(buffer.getvalue()), save=False)
+    face.crop.save(files.stored_name("JPEG"), ContentFile(buffer.getvalue()), save=False)
     face.save()
     return face
 

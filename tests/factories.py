@@ -4,6 +4,8 @@ chosen by the test, so matching can be tested without the models."""
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 
 import numpy as np
 from django.core.files.base import ContentFile
@@ -17,6 +19,24 @@ from recognition.pipeline.types import EXPRESSIONS, Detection, FaceResult
 def png_bytes(width: int = 64, height: int = 48, colour=(200, 150, 120)) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (width, height), colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that declares ``width`` x ``height`` pixels and holds none: a decompression bomb
+    as far as its header goes, a few dozen bytes on disk."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b""))
+            + chunk(b"IEND", b""))
+
+
+def jpeg_bytes(width: int = 32, height: int = 32) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (120, 120, 120)).save(buffer, format="JPEG")
     return buffer.getvalue()
 
 
@@ -74,6 +94,6 @@ def make_face(
         expression_scores={"neutral": 1.0}, person=person, is_reference=reference,
         decision=Face.Decision.ASSIGNED if person else Face.Decision.UNKNOWN,
     )
-    face.crop.save("face.jpg", ContentFile(b"crop"), save=False)
+    face.crop.save("face.jpg", ContentFile(jpeg_bytes()), save=False)
     face.save()
     return face

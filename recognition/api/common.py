@@ -1,4 +1,4 @@
-"""Pieces every API module shares: body size limits, image input, ids, pagination."""
+"""Pieces every API module shares: body size limits, image input, ids, file URLs, pagination."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import math
 
 from django.conf import settings
 from django.core.files.base import ContentFile
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import parsers, serializers
 from rest_framework.exceptions import ParseError
@@ -140,20 +141,20 @@ class ImageInputSerializer(serializers.Serializer):
         return pick_image(attrs)
 
 
-def absolute_url(request, file) -> str | None:
-    """The absolute URL of a stored file, or None when there is none."""
-    return request.build_absolute_uri(file.url) if file else None
-
-
 @extend_schema_field({"type": "string", "format": "uri", "nullable": True})
 class FileUrlField(serializers.Field):
-    """A stored file (FieldFile) as its absolute URL, or null."""
+    """Where the object's stored file is sent to those allowed to see it (an API view named
+    ``view_name``, which checks), or null when it has no file."""
 
-    def __init__(self, **kwargs):
-        super().__init__(read_only=True, **kwargs)
+    def __init__(self, *, file: str, view_name: str, lookup: str, **kwargs):
+        super().__init__(read_only=True, source="*", **kwargs)
+        self.file, self.view_name, self.lookup = file, view_name, lookup
 
-    def to_representation(self, file) -> str | None:
-        return absolute_url(self.context["request"], file)
+    def to_representation(self, obj) -> str | None:
+        if not getattr(obj, self.file):
+            return None
+        url = reverse(self.view_name, kwargs={self.lookup: obj.pk})
+        return self.context["request"].build_absolute_uri(url)
 
 
 class PersonRefSerializer(serializers.Serializer):

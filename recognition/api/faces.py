@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from recognition import selectors, services
+from recognition import files, selectors, services
 from recognition.api.common import FileUrlField, PersonIdField, PersonRefSerializer
+from recognition.api.files import FileApi
 from recognition.models import Face
 from recognition.pipeline.types import EXPRESSIONS
 
@@ -45,7 +48,7 @@ class FaceSerializer(serializers.Serializer):
     is_reference = serializers.BooleanField(help_text="Part of its person's gallery.")
     expression = serializers.ChoiceField(choices=EXPRESSIONS)
     expression_scores = serializers.DictField(child=serializers.FloatField())
-    crop_url = FileUrlField(source="crop")
+    crop_url = FileUrlField(file="crop", view_name="api:face-crop", lookup="face_id")
 
     class Meta:
         ref_name = "Face"
@@ -135,3 +138,18 @@ class FaceNotThisPersonApi(APIView):
         unknown (and leaves that person's references)."""
         face = services.face_mark_not_this_person(face=_face(request, face_id))
         return _face_response(request, face)
+
+
+class FaceCropApi(FileApi):
+    """``GET``: the face's crop (an aligned JPEG), for the photo's uploader or staff."""
+
+    @extend_schema(operation_id="face_crop", responses={
+        (200, "image/jpeg"): OpenApiResponse(OpenApiTypes.BINARY, description="The crop."),
+    })
+    def get(self, request, face_id: int) -> HttpResponse:
+        """The face's crop."""
+        face = get_object_or_404(
+            Face.objects.filter(photo__in=selectors.photos_visible_to(user=request.user)),
+            pk=face_id,
+        )
+        return files.file_response(face.crop, download_name=f"face-{face.pk}")

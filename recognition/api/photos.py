@@ -6,14 +6,16 @@ from __future__ import annotations
 import time
 
 from django.conf import settings
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from recognition import selectors, services
+from recognition import files, selectors, services
 from recognition.api.common import (
     UPLOAD_PARSERS,
     FileUrlField,
@@ -24,6 +26,7 @@ from recognition.api.common import (
     paginated,
 )
 from recognition.api.faces import FaceSerializer
+from recognition.api.files import FileApi
 from recognition.models import Photo
 from recognition.pipeline.types import EXPRESSIONS
 
@@ -45,7 +48,7 @@ class PhotoSerializer(serializers.Serializer):
     purpose = serializers.ChoiceField(choices=Photo.Purpose.values)
     person = PersonRefSerializer(allow_null=True, help_text="The person an enrolment photo enrols.")
     uploaded_by = serializers.CharField(source="uploaded_by.username", allow_null=True)
-    image_url = FileUrlField(source="file")
+    image_url = FileUrlField(file="file", view_name="api:photo-image", lookup="photo_id")
     width = serializers.IntegerField(allow_null=True)
     height = serializers.IntegerField(allow_null=True)
     created_at = serializers.DateTimeField()
@@ -158,3 +161,15 @@ class PhotoDetailApi(APIView):
         photo = get_object_or_404(selectors.photos_visible_to(user=request.user), pk=photo_id)
         services.photo_delete(photo=photo)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PhotoImageApi(FileApi):
+    """``GET``: the photo's image file, for its uploader or staff."""
+
+    @extend_schema(operation_id="photo_image", responses={
+        (200, "image/*"): OpenApiResponse(OpenApiTypes.BINARY, description="The image file."),
+    })
+    def get(self, request, photo_id: int) -> HttpResponse:
+        """The photo's image, as uploaded (its type read from the image itself)."""
+        photo = get_object_or_404(selectors.photos_visible_to(user=request.user), pk=photo_id)
+        return files.file_response(photo.file, download_name=f"photo-{photo.pk}")

@@ -20,6 +20,7 @@ app_name = "api"
 urlpatterns = [
     path("photos/", photos.PhotoCollectionApi.as_view(), name="photos"),
     path("photos/<id:photo_id>/", photos.PhotoDetailApi.as_view(), name="photo-detail"),
+    path("photos/<id:photo_id>/image/", photos.PhotoImageApi.as_view(), name="photo-image"),
     path("people/", people.PersonCollectionApi.as_view(), name="people"),
     path("people/<id:person_id>/", people.PersonDetailApi.as_view(), name="person-detail"),
     path("people/<id:person_id>/merge/", people.PersonMergeApi.as_view(), name="person-merge"),
@@ -29,6 +30,7 @@ urlpatterns = [
     path("people/<id:person_id>/references/<id:face_id>/", people.PersonReferenceApi.as_view(),
          name="person-reference"),
     path("faces/<id:face_id>/", faces.FaceDetailApi.as_view(), name="face-detail"),
+    path("faces/<id:face_id>/crop/", faces.FaceCropApi.as_view(), name="face-crop"),
     path("faces/<id:face_id>/assign/", faces.FaceAssignApi.as_view(), name="face-assign"),
     path("faces/<id:face_id>/not-a-face/", faces.FaceNotAFaceApi.as_view(), name="face-not-a-face"),
     path("faces/<id:face_id>/not-this-person/", faces.FaceNotThisPersonApi.as_view(),

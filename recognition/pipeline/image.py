@@ -41,6 +41,21 @@ class ImageTooLarge(ImageError):
     """The image has more pixels than the configured limit."""
 
 
+def identify(file: BinaryIO, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> str:
+    """The format of an image file (one of ``ACCEPTED_FORMATS``), read from its header alone,
+    without decoding it; ``file`` is rewound. A truncated photo passes (decoding it later says
+    it is damaged); anything that is not an accepted image, or has more than ``max_pixels``,
+    does not.
+
+    Raises UnsupportedImage, CorruptImage or ImageTooLarge (all ImageError).
+    """
+    try:
+        with _open(file, max_pixels=max_pixels) as image:
+            return image.format
+    finally:
+        file.seek(0)
+
+
 def load_image(
     source: bytes | str | Path | BinaryIO, *, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> np.ndarray:
@@ -55,6 +70,24 @@ def load_image(
     """
     if isinstance(source, bytes | bytearray | memoryview):
         source = io.BytesIO(bytes(source))
+    with _open(source, max_pixels=max_pixels) as image:
+        try:
+            image.load()
+        except Exception as exc:  # decoders raise OSError, SyntaxError, struct.error, ...
+            raise CorruptImage(
+                "This image file is damaged or incomplete and cannot be read."
+            ) from exc
+        try:
+            oriented = ImageOps.exif_transpose(image)
+        except (OSError, ValueError, KeyError, TypeError, SyntaxError):
+            # A malformed EXIF block should not cost the photo: keep it as stored.
+            oriented = image
+        return _to_rgb(oriented)
+
+
+def _open(source: str | Path | BinaryIO, *, max_pixels: int) -> Image.Image:
+    """Open an image reading only its header; refuse what is not an accepted format or has
+    more than ``max_pixels`` (see ``load_image``)."""
     try:
         with warnings.catch_warnings():
             # Pillow warns above its own bomb limit; ours is checked just below.
@@ -68,22 +101,10 @@ def load_image(
         raise _too_large(max_pixels) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise CorruptImage("This image file is damaged and cannot be read.") from exc
-
-    with image:
-        if image.width * image.height > max_pixels:
-            raise _too_large(max_pixels, image.width, image.height)
-        try:
-            image.load()
-        except Exception as exc:  # decoders raise OSError, SyntaxError, struct.error, ...
-            raise CorruptImage(
-                "This image file is damaged or incomplete and cannot be read."
-            ) from exc
-        try:
-            oriented = ImageOps.exif_transpose(image)
-        except (OSError, ValueError, KeyError, TypeError, SyntaxError):
-            # A malformed EXIF block should not cost the photo: keep it as stored.
-            oriented = image
-        return _to_rgb(oriented)
+    if image.width * image.height > max_pixels:
+        image.close()
+        raise _too_large(max_pixels, image.width, image.height)
+    return image
 
 
 def downscale(image: np.ndarray, *, max_side: int) -> tuple[np.ndarray, float]:

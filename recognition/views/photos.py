@@ -4,7 +4,6 @@ history of photos."""
 from __future__ import annotations
 
 import io
-import mimetypes
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -12,13 +11,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 from PIL import Image, ImageOps
 
-from recognition import selectors, services
+from recognition import files, selectors, services
 from recognition.forms import HistoryFilterForm, UploadForm
 from recognition.models import Face, Person, Photo
 from recognition.views.access import visible_face, visible_photo
@@ -147,44 +146,29 @@ def photo_result(request, pk: int):
     return render(request, "recognition/_photo_result.html", _result_context(photo))
 
 
-@login_required
+# The two file views answer 404 to anyone else, signed in or not: a file URL is no page to
+# sign in to, and a redirect would say that the file exists.
 def photo_image(request, pk: int):
-    """The photo's file, or with ``?thumb`` a small JPEG of it. Served by the app, not from
-    MEDIA_URL, so that only people allowed to see the photo get it."""
+    """The photo's file, or with ``?thumb`` a small JPEG of it, for its uploader or staff."""
     photo = visible_photo(request, pk)
-    if "thumb" in request.GET:
-        try:
-            response = HttpResponse(_thumbnail(photo.file), content_type="image/jpeg")
-        except (OSError, ValueError, Image.DecompressionBombError):
-            raise Http404("This photo cannot be shown.") from None  # e.g. a damaged upload
-    else:
-        content_type = mimetypes.guess_type(photo.file.name)[0] or "application/octet-stream"
-        response = FileResponse(_open(photo.file), content_type=content_type)
-    response["Cache-Control"] = "private, max-age=86400"
-    return response
+    if "thumb" not in request.GET:
+        return files.file_response(photo.file, download_name=f"photo-{photo.pk}")
+    try:
+        thumbnail = _thumbnail(photo.file)
+    except (OSError, ValueError, Image.DecompressionBombError):
+        raise Http404("This photo cannot be shown.") from None  # e.g. a damaged upload
+    return files.protect(HttpResponse(thumbnail, content_type="image/jpeg"),
+                         filename=f"photo-{photo.pk}-thumbnail.jpg")
 
 
-@login_required
 def face_crop(request, pk: int):
     face = visible_face(request, pk)
-    response = FileResponse(_open(face.crop), content_type="image/jpeg")
-    response["Cache-Control"] = "private, max-age=86400"
-    return response
-
-
-def _open(file):
-    """The stored file, open for reading; 404 when it has gone from storage."""
-    if not file:
-        raise Http404("No file.")
-    try:
-        return file.open("rb")
-    except FileNotFoundError:
-        raise Http404("The file is missing from storage.") from None
+    return files.file_response(face.crop, download_name=f"face-{face.pk}")
 
 
 def _thumbnail(file) -> bytes:
     """An upright JPEG of the image at most THUMBNAIL_SIDE pixels on its longer side."""
-    with _open(file) as f, Image.open(f) as image:
+    with files.open_stored(file) as f, Image.open(f) as image:
         image.draft("RGB", (THUMBNAIL_SIDE, THUMBNAIL_SIDE))  # JPEG: decode at 1/2..1/8 size
         image = ImageOps.exif_transpose(image).convert("RGB")
         image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))

@@ -3,6 +3,7 @@
 import hashlib
 import logging
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -11,6 +12,7 @@ from django.utils import timezone
 
 from recognition import services
 from recognition.models import Face, Person, Photo
+from recognition.pipeline.image import ImageError
 from recognition.pipeline.models import ModelNotInstalled
 from tests.factories import (
     embedding,
@@ -174,11 +176,21 @@ def test_a_damaged_upload_ends_failed_with_a_readable_error(fake_pipeline):
     assert fake_pipeline.calls == 0
 
 
-def test_a_file_that_is_not_an_image_ends_failed_saying_which_formats_work(fake_pipeline):
-    photo = services.photo_create(file=upload(b"%PDF-1.4 not a photo", name="cv.pdf"))
-    services.photo_analyse(photo=services.photo_claim(photo_id=photo.pk))
-    photo.refresh_from_db()
-    assert photo.status == Photo.Status.FAILED and "JPEG" in photo.error
+def test_a_file_that_is_not_an_image_is_refused_saying_which_formats_work(settings):
+    with pytest.raises(ImageError, match="JPEG"):
+        services.photo_create(file=upload(b"%PDF-1.4 not a photo", name="cv.pdf"))
+    assert not Photo.objects.exists()
+    assert not [p for p in settings.MEDIA_ROOT.rglob("*") if p.is_file()]
+
+
+def test_a_photo_is_stored_under_a_random_name_with_the_suffix_of_its_real_format():
+    """Not the client's name (steal.html), nor the content hash (anyone holding a copy could
+    test for it), nor anything enumerable."""
+    first = services.photo_create(file=upload(png_bytes(), name="steal.html"))
+    second = services.photo_create(file=upload(png_bytes(), name="steal.html"))
+    names = [Path(p.file.name).name for p in (first, second)]
+    assert all(n.endswith(".png") and len(n) >= 24 + 4 for n in names)
+    assert names[0] != names[1] and first.content_hash[:8] not in names[0]
 
 
 def test_missing_models_fail_the_photo_with_the_command_that_installs_them(fake_pipeline):

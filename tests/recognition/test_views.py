@@ -10,7 +10,16 @@ from django.urls import reverse
 from django.utils import timezone
 
 from recognition.models import Face, Person, Photo
-from tests.factories import embedding, make_face, make_person, make_photo, near, png_bytes, upload
+from tests.factories import (
+    embedding,
+    make_face,
+    make_person,
+    make_photo,
+    near,
+    png_bytes,
+    png_header,
+    upload,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -181,6 +190,23 @@ def test_an_upload_from_the_page_script_is_stored_queued_and_answered_in_json(
     assert status["status"] == "pending" and status["finished"] is False
 
 
+def test_a_decompression_bomb_is_refused_by_the_forms_not_a_server_error(client, staff):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client_for(client, staff)
+    for name, content in [("bomb.png", png_header(30000, 30000)),
+                          ("wide.png", png_header(65535, 65535))]:
+        response = client.post(reverse("recognition:photo_upload"),
+                               {"file": SimpleUploadedFile(name, content)},
+                               headers={"Accept": "application/json"})
+        assert response.status_code == 400, name
+        assert "too large" in response.json()["errors"][0]
+        response = client.post(reverse("recognition:person_list"),
+                               {"name": "Ada", "file": SimpleUploadedFile(name, content)})
+        assert response.status_code == 200 and "too large" in response.content.decode()
+    assert not Photo.objects.exists()
+
+
 def test_a_file_that_is_not_a_photo_is_refused_with_the_reason(client, alice):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -189,7 +215,9 @@ def test_a_file_that_is_not_a_photo_is_refused_with_the_reason(client, alice):
         reverse("recognition:photo_upload"), {"file": pdf}, headers={"Accept": "application/json"}
     )
     assert response.status_code == 400
-    assert "notes.pdf is not a photo this app can read" in response.json()["errors"][0]
+    assert response.json()["errors"][0] == (
+        "notes.pdf: This file is not a supported image. Please upload a JPEG, PNG, WebP, BMP, "
+        "GIF or TIFF file.")
     assert not Photo.objects.exists()
 
 

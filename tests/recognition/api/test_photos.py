@@ -93,19 +93,33 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read(api, user, settings)
     assert "request body" in response.json()["error"]["message"]
 
 
-def test_an_unreadable_image_is_accepted_and_fails_with_a_readable_error(
+def test_a_file_that_is_not_an_image_is_refused_and_nothing_is_kept(api, user, settings):
+    """Only images are ever stored: a page (steal.html) or a PDF is a 400, and its bytes are
+    not kept."""
+    for name, content in [("steal.html", b"<script>alert(1)</script>"), ("cv.pdf", b"%PDF-1.4")]:
+        response = api(user).post(
+            "/api/v1/photos/", {"image": SimpleUploadedFile(name, content)}, format="multipart"
+        )
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "bad_image"
+        assert "not a supported image" in response.json()["error"]["message"]
+    assert not Photo.objects.exists()
+    assert not [p for p in settings.MEDIA_ROOT.rglob("*") if p.is_file()]
+
+
+def test_a_damaged_image_is_accepted_and_fails_with_a_readable_error(
     api, user, fake_pipeline, queued, django_capture_on_commit_callbacks
 ):
     """The upload is not decoded in the request: the worker says what is wrong with it."""
     from recognition.tasks import analyse_photo
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = api(user).post("/api/v1/photos/", {"image": image(b"not an image")},
+        response = api(user).post("/api/v1/photos/", {"image": image(png_bytes()[:60])},
                                   format="multipart")
     assert response.status_code == 202
     analyse_photo.run(queued[0])
     body = api(user).get(response.json()["url"]).json()
-    assert body["status"] == "failed" and "not a supported image" in body["error"]
+    assert body["status"] == "failed" and "damaged" in body["error"]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -125,7 +139,8 @@ def test_wait_returns_the_result_when_analysis_finishes_in_time(
     face = body["faces"][0]
     assert face["box"] == [10.0, 10.0, 40.0, 40.0] and face["expression"] == "happy"
     assert face["person"] is None and face["decision"] == "unknown"
-    assert face["crop_url"].startswith("http://testserver/media/faces/")
+    assert face["crop_url"] == f"http://testserver/api/v1/faces/{face['id']}/crop/"
+    assert body["image_url"] == f"http://testserver/api/v1/photos/{body['id']}/image/"
 
 
 def test_wait_gives_up_after_the_time_asked_and_answers_202(api, user):

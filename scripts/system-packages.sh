@@ -45,8 +45,10 @@ elif ! "$python" -c 'import ensurepip, venv' 2>/dev/null; then
     missing+=("$(basename "$(realpath "$python")")-venv")
 fi
 command -v npm >/dev/null || missing+=(nodejs npm)
-# `make run` starts a local Redis unless REDIS_URL points at one elsewhere; the tests start their own.
-command -v redis-server >/dev/null || missing+=(redis-server)
+# The tests start their own Redis; `make run` starts one unless REDIS_URL points at a Redis.
+if [[ $purpose == test || -z "${REDIS_URL:-}" ]]; then
+    command -v redis-server >/dev/null || missing+=(redis-server)
+fi
 
 snap=""
 if [[ $purpose == test ]] && ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null \

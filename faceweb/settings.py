@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "recognition",
 ]
 
@@ -104,6 +105,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a sign-in refused for too many failures into the lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "faceweb.urls"
@@ -125,6 +128,32 @@ WSGI_APPLICATION = "faceweb.wsgi.application"
 
 # Every page needs a signed-in user (the views say so); the login page is Django's own.
 LOGIN_URL = "login"
+
+# --- Signing in ------------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": f"django.contrib.auth.password_validation.{name}"}
+    for name in ("UserAttributeSimilarityValidator", "MinimumLengthValidator",
+                 "CommonPasswordValidator", "NumericPasswordValidator")
+]
+# The sign-in page, the admin's and the API token endpoint lock an account, and separately a
+# client address, out for FACEWEB_LOGIN_LOCKOUT_MINUTES after FACEWEB_LOGIN_FAILURE_LIMIT wrong
+# passwords in a row (django-axes, counted in the database, so across processes).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+FACEWEB_LOGIN_FAILURE_LIMIT = env_int("FACEWEB_LOGIN_FAILURE_LIMIT", 5)
+FACEWEB_LOGIN_LOCKOUT_MINUTES = env_int("FACEWEB_LOGIN_LOCKOUT_MINUTES", 15)
+# How many proxies of yours stand in front of the app (0: clients connect directly). Only
+# then is X-Forwarded-For believed, and only as far as those proxies wrote it.
+FACEWEB_TRUSTED_PROXIES = env_int("FACEWEB_TRUSTED_PROXIES", 0)
+AXES_FAILURE_LIMIT = FACEWEB_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = FACEWEB_LOGIN_LOCKOUT_MINUTES / 60  # hours
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "faceweb.signin.client_ip"
+AXES_LOCKOUT_CALLABLE = "faceweb.signin.locked_out"
+AXES_VERBOSE = False
 LOGIN_REDIRECT_URL = "recognition:recognise"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -259,6 +288,7 @@ REST_FRAMEWORK = {
         "token": env_rate("FACEWEB_API_RATE_TOKEN", "10/min"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    "NUM_PROXIES": FACEWEB_TRUSTED_PROXIES,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "faceweb API",

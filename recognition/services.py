@@ -12,6 +12,7 @@ import hashlib
 import io
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -407,16 +408,18 @@ def face_mark_not_this_person(*, face: Face) -> Face:
 
 
 class AnalysisBusy(RuntimeError):
-    """This process's analysis slot stayed taken for FACEWEB_SYNC_WAIT_S."""
+    """This process's analysis thread stayed busy for FACEWEB_SYNC_WAIT_S."""
 
 
 class NoFaceFound(ValueError):
     """An image given for verification shows no face."""
 
 
-# One in-process analysis at a time: TensorFlow already spreads one analysis over every
-# core, so two in parallel would each take twice as long.
-_analysis_slot = threading.Lock()
+# One in-process analysis at a time, always on the same thread: TensorFlow already spreads one
+# analysis over every core (two in parallel would each take twice as long), and the large
+# buffers of decoding are reused by that one thread instead of piling up in the allocator's
+# pool of each request thread.
+_analysis_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faceweb-analysis")
 
 
 @dataclass(frozen=True)
@@ -468,24 +471,29 @@ def image_analyse_now(*, file: File):
     """Run the pipeline on an image in this process, now, storing nothing; returns the
     pipeline's ``ImageAnalysis``. For callers that cannot poll (the synchronous API).
 
-    The models load on the first call, once per process (seconds). The time is bounded: the
-    pipeline downscales large images before detection, and a call waits at most
-    FACEWEB_SYNC_WAIT_S for this process's analysis slot, else raises AnalysisBusy. Raises
-    ImageError for an unreadable image and ModelNotInstalled when models are missing.
+    The models load on the first call, once per process (seconds). Time and memory are
+    bounded: the header is checked before anything waits (not an image, or too many pixels:
+    ImageError at once); the image is decoded only on this process's one analysis thread,
+    so however many requests wait, one decoded image exists at a time; a call waits at most
+    FACEWEB_SYNC_WAIT_S for its turn, else raises AnalysisBusy; the pipeline downscales large
+    images before detection. Raises ModelNotInstalled when models are missing.
     """
-    from recognition.pipeline import analyse, image  # loads TensorFlow (see module docstring)
+    from recognition.pipeline import analyse  # loads TensorFlow (see module docstring)
 
     if file.size > settings.FACEWEB_MAX_UPLOAD_BYTES:
         limit_mb = settings.FACEWEB_MAX_UPLOAD_BYTES / 1024 / 1024
         raise ValidationError(f"This file is larger than the {limit_mb:.0f} MB limit.")
-    file.seek(0)
-    pixels = image.load_image(file)
-    if not _analysis_slot.acquire(timeout=settings.FACEWEB_SYNC_WAIT_S):
+    images.identify(file)
+    started = threading.Event()
+
+    def analyse_now():
+        started.set()
+        return analyse.analyse_image(images.load_image(file))
+
+    job = _analysis_thread.submit(analyse_now)
+    if not started.wait(timeout=settings.FACEWEB_SYNC_WAIT_S) and job.cancel():
         raise AnalysisBusy("The server is busy with other analyses; try again in a few seconds.")
-    try:
-        return analyse.analyse_image(pixels)
-    finally:
-        _analysis_slot.release()
+    return job.result()
 
 
 def image_identify(*, file: File, top_k: int = 3) -> Identification:

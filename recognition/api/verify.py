@@ -29,7 +29,7 @@ SYNC_ERRORS = {
     422: OpenApiResponse(ErrorSerializer, description="No face in an image (`no_face`)."),
     503: OpenApiResponse(
         ErrorSerializer,
-        description="`busy` (other analyses hold the slot; see Retry-After) or "
+        description="`busy` (other analyses keep the process busy; see Retry-After) or "
         "`models_not_installed`.",
     ),
 }

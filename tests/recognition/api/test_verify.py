@@ -2,6 +2,7 @@
 with the real pipeline on real photos (``../shared/data/samples``) for the results."""
 
 import base64
+import threading
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -111,10 +112,14 @@ def test_an_unreadable_image_is_a_400_with_the_reason(api, user, stand_in):
     assert stand_in.calls == 0
 
 
-def test_a_busy_analysis_slot_is_a_503_with_retry_after(api, user, stand_in, settings):
+def test_a_busy_analysis_thread_is_a_503_with_retry_after(api, user, stand_in, settings):
     settings.FACEWEB_SYNC_WAIT_S = 0.1
-    with services._analysis_slot:  # another request is analysing
+    another_request = threading.Event()
+    services._analysis_thread.submit(another_request.wait)  # is analysing
+    try:
         response = api(user).post("/api/v1/identify/", {"image": image()}, format="multipart")
+    finally:
+        another_request.set()
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "busy" and response["Retry-After"] == "5"
 
@@ -224,3 +229,70 @@ def test_real_photos_identify_enrolled_people_with_top_k_and_leave_a_stranger_un
         "image": sample(examples / "obama2.jpg"), "person_id": obama.pk
     }, format="multipart").json()
     assert verdict["same"] is True and verdict["person"]["name"] == "Barack Obama"
+
+
+def rss_mib() -> float:
+    with open("/proc/self/status") as status:
+        kib = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+    return kib / 1024
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_twenty_concurrent_huge_identify_requests_keep_the_web_process_memory_bounded(
+    live_server, user, settings
+):
+    """20 requests at once, each a 7000 x 7000 JPEG (49 megapixels, under 2 MB): the live
+    server (threads of this process) decodes one at a time, in its analysis slot, so the
+    process grows by at most MEMORY_BOUND_MIB; those that cannot get the slot in time are told
+    to come back (503 busy), the rest are answered."""
+    import io
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+    from PIL import Image, ImageDraw
+    from rest_framework.authtoken.models import Token
+
+    from recognition.pipeline import models
+
+    memory_bound_mib = 1000  # measured: +659 MiB, about what one such analysis takes alone
+    settings.FACEWEB_SYNC_WAIT_S = 5
+    canvas = Image.new("RGB", (7000, 7000), (90, 120, 150))
+    ImageDraw.Draw(canvas).ellipse((2000, 2000, 5000, 5000), fill=(200, 170, 140))
+    buffer = io.BytesIO()
+    canvas.save(buffer, format="JPEG", quality=80)
+    huge, canvas = buffer.getvalue(), None
+    assert len(huge) < 2_000_000
+    try:  # as a web process is once it has analysed one such photo
+        services.image_analyse_now(file=SimpleUploadedFile("huge.jpg", huge))
+    except models.ModelNotInstalled:
+        pytest.skip("the face models are not installed (make setup)")
+    token = Token.objects.create(user=user).key
+
+    baseline, peak, done = rss_mib(), [0.0], threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_mib())
+            done.wait(0.02)
+
+    def identify(_) -> int:
+        return requests.post(f"{live_server.url}/api/v1/identify/", timeout=120,
+                             headers={"Authorization": f"Token {token}"},
+                             files={"image": ("huge.jpg", huge)}).status_code
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        with ThreadPoolExecutor(20) as pool:
+            statuses = list(pool.map(identify, range(20)))
+    finally:
+        done.set()
+        sampler.join()
+    assert set(statuses) <= {200, 503} and 200 in statuses, statuses
+    growth = peak[0] - baseline
+    print(f"20 concurrent 49 MP identify: {statuses.count(200)} answered, "
+          f"{statuses.count(503)} busy; peak RSS {baseline:.0f} -> {peak[0]:.0f} MiB "
+          f"(+{growth:.0f})")
+    assert growth < memory_bound_mib

@@ -298,7 +298,9 @@ def dashboard_stats(
     for person_id, name, expression, n in rows:
         by_person.setdefault(person_id, (name, dict.fromkeys(EXPRESSIONS, 0)))[1][expression] = n
     return DashboardStats(
-        people=Person.objects.count(),
+        # Staff: everyone enrolled; others: the people recognised in their own photos.
+        people=Person.objects.count() if user.is_staff else faces.filter(
+            person__isnull=False).values("person_id").distinct().count(),
         photos=sum(statuses.values()),
         faces=totals["faces"],
         recognised=totals["recognised"],

@@ -507,7 +507,9 @@ def image_identify(*, file: File, top_k: int = 3) -> Identification:
         margin=settings.FACEWEB_MATCH_MARGIN,
     )
     nearest = selectors.gallery_nearest(embeddings=embeddings, gallery=gallery, limit=top_k)
-    people = Person.objects.in_bulk({pid for row in nearest for pid, _ in row})
+    people = Person.objects.in_bulk(
+        {pid for row in nearest for pid, _ in row} | {m.person_id for m in matches if m.person_id}
+    )
     faces = [
         IdentifiedFace(
             face=result, person=people.get(match.person_id), distance=match.distance,

@@ -72,19 +72,22 @@ def _face_response(request, face: Face) -> Response:
 
 class FaceDetailApi(APIView):
     class OutputSerializer(FaceSerializer):
-        candidates = CandidateSerializer(many=True, help_text="The nearest people, nearest first.")
+        candidates = CandidateSerializer(
+            many=True, help_text="The nearest people, nearest first (staff only; else empty)."
+        )
 
         class Meta:
             ref_name = "FaceDetail"
 
     @extend_schema(operation_id="face_get", responses=OutputSerializer)
     def get(self, request, face_id: int) -> Response:
-        """A face in one of your photos (staff: any), with the people nearest to it."""
+        """A face in one of your photos (staff: any), with, for staff, the people nearest to
+        it."""
         face = _face(request, face_id)
         face.candidates = [
             {"person": person, "distance": distance}
             for person, distance in selectors.face_nearest_people(face=face, limit=3)
-        ]
+        ] if request.user.is_staff else []
         return Response(self.OutputSerializer(face, context={"request": request}).data)
 
 

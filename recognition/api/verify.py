@@ -8,7 +8,7 @@ at most FACEWEB_SYNC_WAIT_S for its turn (then 503 ``busy``). Nothing is stored.
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -91,7 +91,10 @@ class VerifyApi(APIView):
     )
     def post(self, request) -> Response:
         """Is it the same person? Compare the largest face of `image` with the largest face of
-        `other_image`, or with a person's reference faces."""
+        `other_image`, or (staff only) with a person's reference faces."""
+        if "person_id" in request.data and not request.user.is_staff:
+            # Checked before the id is even looked at: who is enrolled is not for everyone.
+            raise exceptions.PermissionDenied("Only staff can verify against enrolled people.")
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         person = data.validated_data.get("person_id")
@@ -156,10 +159,13 @@ class IdentifyApi(APIView):
         responses={200: OutputSerializer, **SYNC_ERRORS},
     )
     def post(self, request) -> Response:
-        """Who is in this image? Every face with its match (or unknown) and nearest people."""
+        """Who is in this image? Every face with its match (or unknown) and, for staff, the
+        nearest people (others get an empty `candidates`: who else is enrolled is not theirs
+        to know)."""
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         result = services.image_identify(
-            file=data.validated_data["image"], top_k=data.validated_data["top_k"]
+            file=data.validated_data["image"],
+            top_k=data.validated_data["top_k"] if request.user.is_staff else 0,
         )
         return Response(self.OutputSerializer(result).data)

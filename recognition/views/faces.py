@@ -22,10 +22,11 @@ def face_detail(request, pk: int):
     photo."""
     face = visible_face(request, pk)
     threshold = services.match_threshold()
+    # Who else is enrolled, and how close, is for staff only.
     nearest = [
         (person, distance, distance <= threshold)
         for person, distance in selectors.face_nearest_people(face=face)
-    ]
+    ] if request.user.is_staff else None
     scores = sorted(face.expression_scores.items(), key=lambda item: -item[1])
     panel = "panel" in request.GET
     return render(request, f"recognition/{'_face_panel' if panel else 'face_detail'}.html", {

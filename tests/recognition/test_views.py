@@ -533,3 +533,21 @@ def test_a_damaged_photo_gets_no_thumbnail_and_no_error_page(client, alice):
     thumb = client.get(reverse("recognition:photo_image", args=[photo.pk]) + "?thumb")
     assert thumb.status_code == 404
     assert b"not readable" in client.get(reverse("recognition:history")).content
+
+
+def test_someone_who_is_not_staff_learns_nothing_of_who_else_is_enrolled(client, alice, staff):
+    ada, secret = make_person("Ada"), make_person("Secret Informant")
+    make_face(person=secret, reference=True, vector=embedding(100))  # near alice's face
+    photo = photo_of(alice, ada, None)
+    unknown = photo.faces.get(person__isnull=True)
+    client_for(client, alice)
+    face_page = client.get(reverse("recognition:face_detail", args=[unknown.pk])).content.decode()
+    panel = client.get(reverse("recognition:face_detail", args=[unknown.pk]) + "?panel")
+    dashboard = client.get(reverse("recognition:dashboard"))
+    for page in (face_page, panel.content.decode()):
+        assert "Secret Informant" not in page and "Closest people" not in page
+    assert dashboard.context["stats"].people == 1  # Ada, seen in her photo; not everyone
+    client_for(client, staff)
+    staff_page = client.get(reverse("recognition:face_detail", args=[unknown.pk])).content
+    assert b"Secret Informant" in staff_page
+    assert client.get(reverse("recognition:dashboard")).context["stats"].people == 2

@@ -9,15 +9,16 @@ from tests.factories import embedding, make_face, make_person, make_photo, near
 pytestmark = pytest.mark.django_db
 
 
-def test_a_face_lists_the_people_nearest_to_it(api, user):
+def test_a_face_lists_the_people_nearest_to_it_to_staff_only(api, user, staff):
     ada, bob = make_person("Ada"), make_person("Bob")
     make_face(person=ada, reference=True, vector=embedding(1))
     make_face(person=bob, reference=True, vector=embedding(2))
     face = make_face(make_photo(uploaded_by=user), vector=near(embedding(1), 0.3))
-    body = api(user).get(f"/api/v1/faces/{face.pk}/").json()
+    body = api(staff).get(f"/api/v1/faces/{face.pk}/").json()
     assert [c["person"]["name"] for c in body["candidates"]] == ["Ada", "Bob"]
     assert body["candidates"][0]["distance"] == pytest.approx(0.3, abs=1e-5)
     assert body["photo_id"] == face.photo_id and len(body["landmarks"]) == 5
+    assert api(user).get(f"/api/v1/faces/{face.pk}/").json()["candidates"] == []
 
 
 def test_staff_assign_a_face_to_a_person_and_it_joins_the_gallery(api, staff):

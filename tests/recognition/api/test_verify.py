@@ -62,13 +62,13 @@ def test_verify_compares_two_images_by_their_largest_faces(api, user, stand_in, 
     assert body["faces"][1]["source"] == "other_image"
 
 
-def test_verify_against_a_person_uses_their_nearest_reference(api, user, stand_in):
+def test_verify_against_a_person_uses_their_nearest_reference(api, staff, stand_in):
     ada = make_person("Ada")
     make_face(person=ada, reference=True, vector=embedding(1))
     nearest = make_face(person=ada, reference=True, vector=embedding(2))
     stand_in.faces = [face_result(near(embedding(2), 0.3))]
     encoded = base64.b64encode(png_bytes()).decode()
-    response = api(user).post("/api/v1/verify/", {"image_base64": encoded, "person_id": ada.pk})
+    response = api(staff).post("/api/v1/verify/", {"image_base64": encoded, "person_id": ada.pk})
     body = response.json()
     assert body["same"] is True and body["person"] == {"id": ada.pk, "name": "Ada"}
     assert body["faces"][1]["source"] == "reference"
@@ -86,19 +86,19 @@ def test_verify_without_a_face_is_a_422(api, user, stand_in):
 
 
 @pytest.mark.parametrize("extra", ["nothing", "both"])
-def test_verify_needs_exactly_one_thing_to_compare_with(api, user, stand_in, extra):
+def test_verify_needs_exactly_one_thing_to_compare_with(api, staff, stand_in, extra):
     ada = make_person("Ada")
     data = {"image": image()}
     if extra == "both":
         data |= {"other_image": image(), "person_id": ada.pk}
-    response = api(user).post("/api/v1/verify/", data, format="multipart")
+    response = api(staff).post("/api/v1/verify/", data, format="multipart")
     assert response.status_code == 400
 
 
-def test_verify_against_a_person_without_references_is_a_400(api, user, stand_in):
+def test_verify_against_a_person_without_references_is_a_400(api, staff, stand_in):
     ada = make_person("Ada")
     stand_in.faces = [face_result(embedding(1))]
-    response = api(user).post("/api/v1/verify/", {"image": image(), "person_id": ada.pk},
+    response = api(staff).post("/api/v1/verify/", {"image": image(), "person_id": ada.pk},
                               format="multipart")
     assert response.status_code == 400
     assert "no reference faces" in response.json()["error"]["message"]
@@ -137,20 +137,42 @@ def test_missing_models_are_a_503_saying_how_to_install_them(api, user, stand_in
 # --- identify -------------------------------------------------------------------------------
 
 
-def test_identify_names_known_faces_and_lists_the_nearest_people(api, user, stand_in):
+def test_identify_names_known_faces_and_lists_the_nearest_people_to_staff(
+    api, user, staff, stand_in
+):
     ada, bob = make_person("Ada"), make_person("Bob")
     make_face(person=ada, reference=True, vector=embedding(1))
     make_face(person=bob, reference=True, vector=embedding(2))
-    stand_in.faces = [face_result(near(embedding(1), 0.2)),
-                      face_result(embedding(3), box=(50, 10, 80, 40))]
-    response = api(user).post("/api/v1/identify/", {"image": image(), "top_k": 1},
-                              format="multipart")
-    assert response.status_code == 200
-    first, second = response.json()["faces"]
+
+    def identify(who) -> list[dict]:
+        stand_in.faces = [face_result(near(embedding(1), 0.2)),
+                          face_result(embedding(3), box=(50, 10, 80, 40))]
+        response = api(who).post("/api/v1/identify/", {"image": image(), "top_k": 1},
+                                 format="multipart")
+        assert response.status_code == 200
+        return response.json()["faces"]
+
+    first, second = identify(staff)
     assert first["person"] == {"id": ada.pk, "name": "Ada"}
     assert [c["person"]["name"] for c in first["candidates"]] == ["Ada"]
     assert second["person"] is None and len(second["candidates"]) == 1
     assert first["expression"] == "happy" and first["expression_scores"]["happy"] == 1.0
+    # Anyone else learns who is in their own image, and nothing of who else is enrolled.
+    first, second = identify(user)
+    assert first["person"] == {"id": ada.pk, "name": "Ada"} and first["candidates"] == []
+    assert second["person"] is None and second["candidates"] == []
+
+
+def test_verify_against_a_person_is_for_staff_only_and_says_nothing_of_who_exists(
+    api, user, stand_in
+):
+    ada = make_person("Ada")
+    make_face(person=ada, reference=True, vector=embedding(1))
+    answers = [api(user).post("/api/v1/verify/", {"image": image(), "person_id": pk},
+                              format="multipart") for pk in (ada.pk, ada.pk + 1000)]
+    assert [a.status_code for a in answers] == [403, 403]
+    assert answers[0].json() == answers[1].json()
+    assert stand_in.calls == 0
 
 
 @pytest.mark.parametrize("top_k", [0, 11, "three"])

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import serializers, status
+from rest_framework import exceptions, serializers, status
+from rest_framework.authentication import TokenAuthentication
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,8 +14,21 @@ from recognition import selectors
 PROBE_TIMEOUT_S = 1.0
 
 
+def _is_staff(request) -> bool:
+    """Staff (by session or token) see the details; a missing or broken credential only hides
+    them, never the answer."""
+    user = getattr(request._request, "user", None)  # the session's, from Django's middleware
+    if user is not None and user.is_authenticated:
+        return user.is_staff
+    try:
+        found = TokenAuthentication().authenticate(request)
+    except exceptions.AuthenticationFailed:
+        return False
+    return bool(found and found[0].is_staff)
+
+
 class HealthApi(APIView):
-    # Open to monitors without credentials (and a broken token must not hide the answer).
+    # Open to monitors without credentials; worker names, errors and queue counts are staff's.
     authentication_classes = ()
     permission_classes = (AllowAny,)
 
@@ -27,7 +41,7 @@ class HealthApi(APIView):
                 ref_name = "HealthCheck"
 
         class WorkersSerializer(CheckSerializer):
-            names = serializers.ListField(child=serializers.CharField())
+            names = serializers.ListField(child=serializers.CharField(), required=False)
 
             class Meta:
                 ref_name = "HealthWorkers"
@@ -51,7 +65,9 @@ class HealthApi(APIView):
         database = CheckSerializer()
         redis = CheckSerializer()
         workers = WorkersSerializer()
-        queue = QueueSerializer(help_text="Photo counts by status come from the database.")
+        queue = QueueSerializer(
+            required=False, help_text="Staff only. Photo counts by status come from the database."
+        )
 
         class Meta:
             ref_name = "Health"
@@ -64,8 +80,13 @@ class HealthApi(APIView):
         },
     )
     def get(self, request) -> Response:
-        """200 when the database, Redis and at least one worker answer; 503 otherwise."""
+        """200 when the database, Redis and at least one worker answer; 503 otherwise. Staff
+        also get worker names, errors and queue counts."""
         report = selectors.system_health(timeout=PROBE_TIMEOUT_S)
         code = status.HTTP_200_OK if report["ok"] else status.HTTP_503_SERVICE_UNAVAILABLE
+        if not _is_staff(request):
+            report = {"ok": report["ok"]} | {
+                part: {"ok": report[part]["ok"]} for part in ("database", "redis", "workers")
+            }
         return Response(self.OutputSerializer(report).data, status=code)
 

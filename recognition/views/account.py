@@ -5,11 +5,13 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from rest_framework.authtoken.models import Token
 
 from recognition import services
 
 
+@never_cache  # the page shows a credential: no cache may keep it
 @login_required
 def api_token(request):
     """GET shows the token (if any); POST ``action=create`` makes one, ``action=revoke`` deletes

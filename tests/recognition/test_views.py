@@ -551,3 +551,8 @@ def test_someone_who_is_not_staff_learns_nothing_of_who_else_is_enrolled(client,
     staff_page = client.get(reverse("recognition:face_detail", args=[unknown.pk])).content
     assert b"Secret Informant" in staff_page
     assert client.get(reverse("recognition:dashboard")).context["stats"].people == 2
+
+
+def test_the_api_token_page_is_never_cached(client, alice):
+    response = client_for(client, alice).get(reverse("recognition:api_token"))
+    assert "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"]

@@ -40,7 +40,7 @@ $(PY):
 		|| { rm -rf $(VENV); exit 1; }
 
 $(PY_STAMP): pyproject.toml | $(PY)
-	@$(QUIETLY) "installing the Python packages (the first time takes about 4 minutes)" \
+	@$(QUIETLY) "installing the Python packages (2 GB the first time: a minute or more)" \
 		sh -c '$(PY) -m pip install --upgrade pip && $(PY) -m pip install -e ".[test]"'
 	@touch $@
 

@@ -253,11 +253,18 @@ FACEWEB_SWEEP_INTERVAL_S = env_int("FACEWEB_SWEEP_INTERVAL_S", 60)
 # process and starts a fresh one; the sweep re-queues the photo. Leave room for the first
 # photo of a worker process, which also loads the models.
 CELERY_TASK_TIME_LIMIT = env_int("FACEWEB_TASK_TIME_LIMIT_S", 300)
+# Retention: photos, crops and non-reference faces older than this many days are deleted by a
+# daily task (0: kept until someone deletes them). `manage.py purge_expired --dry-run` counts.
+FACEWEB_RETENTION_DAYS = env_int("FACEWEB_RETENTION_DAYS", 0)
 CELERY_BEAT_SCHEDULE = {
     "requeue-stuck-photos": {
         "task": "recognition.tasks.requeue_stuck_photos",
         "schedule": FACEWEB_SWEEP_INTERVAL_S,
-    }
+    },
+    "purge-expired-photos": {
+        "task": "recognition.tasks.purge_expired_photos",
+        "schedule": 24 * 3600,
+    },
 }
 
 # --- API (Django REST framework, /api/v1/) -----------------------------------------------------

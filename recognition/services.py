@@ -284,6 +284,44 @@ def photo_delete(*, photo: Photo) -> None:
     transaction.on_commit(lambda: _delete_files(files))
 
 
+@dataclass(frozen=True)
+class Purge:
+    photos: int  # photos deleted with their files
+    faces: int  # faces deleted with their crops, those of the deleted photos included
+
+
+def photos_purge_expired(
+    *, days: int, dry_run: bool = False, now: datetime | None = None
+) -> Purge:
+    """Retention: delete what is older than ``days`` days, photos and their non-reference faces
+    with their files. A photo holding a person's reference face keeps it (and itself): it is
+    part of their gallery until someone removes it. ``dry_run`` only counts."""
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    old = Photo.objects.filter(created_at__lt=cutoff)
+    faces = Face.objects.filter(photo__in=old, is_reference=False)
+    photos = old.exclude(faces__is_reference=True)
+    result = Purge(photos=photos.count(), faces=faces.count())
+    if dry_run:
+        return result
+    with transaction.atomic():
+        files = [f.crop for f in faces] + _photo_files(photos)
+        faces.delete()
+        photos.delete()
+        transaction.on_commit(lambda: _delete_files(files))
+    return result
+
+
+def user_photos_delete(*, user: AbstractBaseUser) -> int:
+    """Erase what a user uploaded (before the user is deleted): their photos, faces and files.
+    Reference faces in them go too, so people may lose references. Returns the photo count."""
+    photos = Photo.objects.filter(uploaded_by=user)
+    with transaction.atomic():
+        files = _photo_files(photos)
+        _, deleted = photos.delete()
+        transaction.on_commit(lambda: _delete_files(files))
+    return deleted.get(Photo._meta.label, 0)
+
+
 def photos_requeue_stuck(*, now: datetime | None = None) -> int:
     """The sweep: queue again every photo that should be moving and is not. Returns how many.
 

@@ -1,6 +1,7 @@
 """Celery tasks: translate a job into service calls, nothing more (see services)."""
 
 from celery import shared_task
+from django.conf import settings
 
 from recognition import services
 
@@ -16,6 +17,13 @@ def analyse_photo(self, photo_id: int) -> None:
     except services.TRANSIENT_ERRORS as exc:
         services.photo_release(photo=photo)
         raise self.retry(exc=exc, countdown=5 * 2**self.request.retries) from exc
+
+
+@shared_task
+def purge_expired_photos() -> int:
+    """Retention (Celery beat, daily): photos and faces older than FACEWEB_RETENTION_DAYS."""
+    days = settings.FACEWEB_RETENTION_DAYS
+    return services.photos_purge_expired(days=days).photos if days else 0
 
 
 @shared_task

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from recognition import services
-from recognition.models import Face, Person, Photo
+from recognition.models import AuditEvent, Face, Person, Photo
 
 
 def _thumbnail(url: str | None, size: int = 64) -> str:
@@ -64,12 +64,12 @@ class PersonAdmin(admin.ModelAdmin):
         return format_html_join("", "{}", ((_thumbnail(_crop_url(f), 96),) for f in faces)) or "—"
 
     def delete_model(self, request, obj: Person) -> None:
-        services.person_delete(person=obj)
+        services.person_delete(person=obj, actor=request.user)
 
     def delete_queryset(self, request, queryset) -> None:
         with transaction.atomic():
             for person in queryset:
-                services.person_delete(person=person)
+                services.person_delete(person=person, actor=request.user)
 
 
 @admin.register(Photo)
@@ -106,12 +106,12 @@ class PhotoAdmin(admin.ModelAdmin):
         self.message_user(request, f"{len(queryset)} photo(s) queued for analysis.")
 
     def delete_model(self, request, obj: Photo) -> None:
-        services.photo_delete(photo=obj)
+        services.photo_delete(photo=obj, actor=request.user)
 
     def delete_queryset(self, request, queryset) -> None:
         with transaction.atomic():
             for photo in queryset:
-                services.photo_delete(photo=photo)
+                services.photo_delete(photo=photo, actor=request.user)
 
 
 @admin.register(Face)
@@ -137,3 +137,21 @@ class FaceAdmin(admin.ModelAdmin):
     @admin.display(description="Face")
     def thumbnail(self, face: Face) -> str:
         return _thumbnail(_crop_url(face))
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Read-only, like the log itself."""
+
+    list_display = ("at", "actor_name", "action", "target", "detail")
+    list_filter = ("action",)
+    search_fields = ("actor_name", "target")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

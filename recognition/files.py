@@ -73,6 +73,14 @@ def file_response(file: FieldFile, *, download_name: str) -> HttpResponse:
     return protect(response, filename=f"{download_name}{SUFFIXES[image_format]}")
 
 
+def attachment(content: bytes, *, filename: str, content_type: str) -> HttpResponse:
+    """A download of biometric data made for the caller (an export): never cached."""
+    response = HttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
 def protect(response: HttpResponse, *, filename: str) -> HttpResponse:
     """The headers of every response that carries a stored image (or a thumbnail of one)."""
     response["Content-Disposition"] = f'inline; filename="{filename}"'

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 
-from recognition.models import Person, Photo
+from recognition.models import AuditEvent, Person, Photo
 from recognition.pipeline import image as images
 from recognition.pipeline.types import EXPRESSIONS
 
@@ -120,3 +120,12 @@ class HistoryFilterForm(forms.Form):
     def __init__(self, *args, people, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["person"].queryset = people
+
+
+class AuditFilterForm(forms.Form):
+    action = forms.ChoiceField(choices=[("", "Any")] + AuditEvent.Action.choices, required=False)
+    actor = forms.CharField(required=False, max_length=150, label="Who")
+    date_from = forms.DateField(required=False, label="From",
+                                widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, label="To",
+                              widget=forms.DateInput(attrs={"type": "date"}))

@@ -161,3 +161,46 @@ class Face(models.Model):
     def embedding_array(self) -> np.ndarray:
         """The descriptor as a (128,) float32 array."""
         return np.frombuffer(bytes(self.embedding), dtype=EMBEDDING_DTYPE)
+
+
+class AuditEvent(models.Model):
+    """Who did what to which biometric record, and when. Append-only: rows are never changed
+    or deleted by the app (``save`` refuses an update, ``delete`` refuses)."""
+
+    class Action(models.TextChoices):
+        VIEW_PHOTO = "view_photo", "Viewed another user's photo"
+        VIEW_CROP = "view_crop", "Viewed another user's face crop"
+        EXPORT = "export", "Exported a person's data"
+        ASSIGN = "assign", "Assigned a face to a person"
+        NOT_A_FACE = "not_a_face", "Deleted a detection as not a face"
+        MERGE = "merge", "Merged two people"
+        DELETE_PERSON = "delete_person", "Deleted a person"
+        DELETE_PHOTO = "delete_photo", "Deleted a photo"
+
+    at = models.DateTimeField(auto_now_add=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    actor_name = models.CharField(max_length=150, help_text="Kept when the account is gone")
+    action = models.CharField(max_length=20, choices=Action)
+    target = models.CharField(max_length=100, help_text='What it was done to, e.g. "photo 12"')
+    detail = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ("-at", "-id")
+        indexes = (
+            # The audit page: newest first, filtered by action.
+            models.Index(fields=["action", "-at"], name="audit_action_idx"),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name} {self.action} {self.target}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Audit events are append-only.")

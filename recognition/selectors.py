@@ -10,7 +10,7 @@ from django.db.models import Count, Exists, Max, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from recognition.models import EMBEDDING_DTYPE, EMBEDDING_SIZE, Face, Person, Photo
+from recognition.models import EMBEDDING_DTYPE, EMBEDDING_SIZE, AuditEvent, Face, Person, Photo
 from recognition.pipeline.types import EXPRESSIONS
 
 
@@ -383,3 +383,20 @@ def system_health(*, timeout: float = 1.0) -> dict:
         report["workers"]["error"] = "Redis is unreachable, so workers cannot be asked."
     report["ok"] = all(report[k]["ok"] for k in ("database", "redis", "workers"))
     return report
+
+
+def audit_events(
+    *, action: str | None = None, actor: str | None = None, date_from: date | None = None,
+    date_to: date | None = None,
+) -> QuerySet[AuditEvent]:
+    """The audit log, newest first, filtered by action, actor name and day range."""
+    events = AuditEvent.objects.all()
+    if action:
+        events = events.filter(action=action)
+    if actor:
+        events = events.filter(actor_name__iexact=actor)
+    if date_from:
+        events = events.filter(at__date__gte=date_from)
+    if date_to:
+        events = events.filter(at__date__lte=date_to)
+    return events

@@ -15,6 +15,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import kombu.exceptions
 import numpy as np
@@ -30,7 +31,7 @@ from PIL import Image
 from rest_framework.authtoken.models import Token
 
 from recognition import files, selectors
-from recognition.models import EMBEDDING_DTYPE, EMBEDDING_SIZE, Face, Person, Photo
+from recognition.models import EMBEDDING_DTYPE, EMBEDDING_SIZE, AuditEvent, Face, Person, Photo
 from recognition.pipeline import image as images
 from recognition.pipeline.types import FaceResult
 
@@ -88,12 +89,14 @@ def person_enrol(*, person: Person, photo: Photo, face: Face | None = None) -> F
     return face_assign(face=face, person=person)
 
 
-def person_delete(*, person: Person) -> None:
+def person_delete(*, person: Person, actor: AbstractBaseUser | None = None) -> None:
     """Delete a person and their biometric data: reference faces, enrolment photos, crops.
 
     Faces in other photos that were matched to them become unknown faces.
     """
     with transaction.atomic():
+        audit(actor=actor, action=AuditEvent.Action.DELETE_PERSON, target=f"person {person.pk}",
+              detail=person.name)
         references = Face.objects.filter(person=person, is_reference=True)
         photos = Photo.objects.filter(person=person)
         files = [f.crop for f in references] + _photo_files(photos)
@@ -109,7 +112,10 @@ def person_delete(*, person: Person) -> None:
 # --- Faces -------------------------------------------------------------------------------------
 
 
-def face_assign(*, face: Face, person: Person | None = None, new_person_name: str = "") -> Face:
+def face_assign(
+    *, face: Face, person: Person | None = None, new_person_name: str = "",
+    actor: AbstractBaseUser | None = None,
+) -> Face:
     """Say who a face is: an existing ``person``, or a new person called ``new_person_name``.
 
     The face becomes one of that person's references, so later photos match against it.
@@ -123,20 +129,24 @@ def face_assign(*, face: Face, person: Person | None = None, new_person_name: st
         face.decision = Face.Decision.ASSIGNED
         face.is_reference = True
         face.save()  # also moves updated_at, which tells every worker's gallery cache
+        audit(actor=actor, action=AuditEvent.Action.ASSIGN, target=f"face {face.pk}",
+              detail=f"to {person.name} (person {person.pk})")
     return face
 
 
 def faces_assign(
-    *, faces: list[Face], person: Person | None = None, new_person_name: str = ""
+    *, faces: list[Face], person: Person | None = None, new_person_name: str = "",
+    actor: AbstractBaseUser | None = None,
 ) -> Person:
     """Say that all ``faces`` (e.g. a group of similar unknown faces) are one person, existing
     or new, in one transaction; each becomes a reference. Returns the person."""
     if not faces:
         raise ValidationError("Choose at least one face.")
     with transaction.atomic():
-        first = face_assign(face=faces[0], person=person, new_person_name=new_person_name)
+        first = face_assign(face=faces[0], person=person, new_person_name=new_person_name,
+                            actor=actor)
         for face in faces[1:]:
-            face_assign(face=face, person=first.person)
+            face_assign(face=face, person=first.person, actor=actor)
     return first.person
 
 
@@ -277,8 +287,9 @@ def photo_reanalyse(*, photo: Photo) -> None:
     transaction.on_commit(lambda: photo_queue(photo_id=photo.pk))
 
 
-def photo_delete(*, photo: Photo) -> None:
+def photo_delete(*, photo: Photo, actor: AbstractBaseUser | None = None) -> None:
     """Delete a photo, its faces, and their files."""
+    audit(actor=actor, action=AuditEvent.Action.DELETE_PHOTO, target=f"photo {photo.pk}")
     files = _photo_files(Photo.objects.filter(pk=photo.pk))
     photo.delete()
     transaction.on_commit(lambda: _delete_files(files))
@@ -370,7 +381,9 @@ def person_rename(*, person: Person, name: str) -> Person:
     return person
 
 
-def person_merge(*, into: Person, other: Person) -> Person:
+def person_merge(
+    *, into: Person, other: Person, actor: AbstractBaseUser | None = None
+) -> Person:
     """Fold ``other`` into ``into``: its faces, references and enrolment photos become
     ``into``'s, its notes are appended, and ``other`` is deleted. Returns ``into``."""
     if into.pk == other.pk:
@@ -382,6 +395,8 @@ def person_merge(*, into: Person, other: Person) -> Person:
         if other.notes.strip():
             into.notes = "\n\n".join(n for n in (into.notes.strip(), other.notes.strip()) if n)
         into.save()
+        audit(actor=actor, action=AuditEvent.Action.MERGE, target=f"person {into.pk}",
+              detail=f"{other.name} (person {other.pk}) into {into.name}")
         other.delete()
     return into
 
@@ -426,8 +441,10 @@ def person_reference_remove(*, person: Person, face: Face) -> Face:
 # --- Faces: corrections -------------------------------------------------------------------------
 
 
-def face_mark_not_a_face(*, face: Face) -> None:
+def face_mark_not_a_face(*, face: Face, actor: AbstractBaseUser | None = None) -> None:
     """Delete a false detection (and its crop). Analysing the photo again may find it again."""
+    audit(actor=actor, action=AuditEvent.Action.NOT_A_FACE, target=f"face {face.pk}",
+          detail=f"in photo {face.photo_id}")
     crop = face.crop
     face.delete()
     transaction.on_commit(lambda: _delete_files([crop]))
@@ -682,6 +699,68 @@ def _iou(a: list[float], b: list[float]) -> float:
     h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
     return w * h / union if union > 0 else 0.0
+
+
+def person_export(*, person: Person, actor: AbstractBaseUser | None = None) -> bytes:
+    """Everything stored about a person, as a zip (for a request to see one's data): person.json
+    (the person; every face of theirs with its box, landmarks, decision, distance, expression,
+    descriptor and model version), each face's crop, and the photos holding their reference
+    faces or enrolling them. Audited."""
+    import json
+    import zipfile
+
+    faces = list(Face.objects.filter(person=person).select_related("photo").order_by("pk"))
+    photos = {f.photo_id: f.photo for f in faces if f.is_reference}
+    photos |= {p.pk: p for p in Photo.objects.filter(person=person)}
+    record = {
+        "person": {"id": person.pk, "name": person.name, "notes": person.notes,
+                   "created_at": person.created_at.isoformat()},
+        "faces": [{
+            "id": f.pk, "photo_id": f.photo_id, "box": f.box, "landmarks": f.landmarks,
+            "decision": f.decision, "is_reference": f.is_reference, "distance": f.distance,
+            "expression": f.expression, "expression_scores": f.expression_scores,
+            "descriptor": f.embedding_array().tolist(), "model_version": f.model_version,
+            "crop": f"crops/face-{f.pk}.jpg" if f.crop else None,
+        } for f in faces],
+        "photos": [{"id": p.pk, "created_at": p.created_at.isoformat(),
+                    "file": f"photos/photo-{p.pk}{Path(p.file.name).suffix}" if p.file else None}
+                   for p in photos.values()],
+    }
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("person.json", json.dumps(record, indent=2))
+        stored = [(f.crop, f"crops/face-{f.pk}.jpg") for f in faces]
+        stored += [(p.file, f"photos/photo-{p.pk}{Path(p.file.name).suffix}")
+                   for p in photos.values()]
+        for file, name in stored:
+            if file and file.storage.exists(file.name):
+                with file.storage.open(file.name, "rb") as f:
+                    archive.writestr(name, f.read())
+    audit(actor=actor, action=AuditEvent.Action.EXPORT, target=f"person {person.pk}",
+          detail=person.name)
+    return buffer.getvalue()
+
+
+def audit(
+    *, actor: AbstractBaseUser | None, action: str, target: str, detail: str = ""
+) -> None:
+    """Record who did what to which biometric record (``AuditEvent``, append-only); no actor:
+    the system (retention, a shell)."""
+    signed_in = actor is not None and actor.is_authenticated
+    AuditEvent.objects.create(
+        actor=actor if signed_in else None, actor_name=actor.get_username() if signed_in
+        else "system", action=action, target=target[:100], detail=detail[:300],
+    )
+
+
+def file_viewed(*, user: AbstractBaseUser, photo: Photo, face: Face | None = None) -> None:
+    """Audit staff opening a photo, or a face, that someone else uploaded."""
+    if photo.uploaded_by_id != user.pk:
+        if face is None:
+            audit(actor=user, action=AuditEvent.Action.VIEW_PHOTO, target=f"photo {photo.pk}")
+        else:
+            audit(actor=user, action=AuditEvent.Action.VIEW_CROP, target=f"face {face.pk}",
+                  detail=f"in photo {photo.pk}")
 
 
 def _photo_files(photos) -> list:

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from recognition.views import account, dashboard, faces, people, photos
+from recognition.views import account, audit, dashboard, faces, people, photos
 
 app_name = "recognition"
 
@@ -29,9 +29,11 @@ urlpatterns = [
     path("people/<int:pk>/rename/", people.person_rename, name="person_rename"),
     path("people/<int:pk>/merge/", people.person_merge, name="person_merge"),
     path("people/<int:pk>/delete/", people.person_delete, name="person_delete"),
+    path("people/<int:pk>/export/", people.person_export, name="person_export"),
     path("unknown/", people.unknown_faces, name="unknown_faces"),
     path("unknown/assign/", people.unknown_assign, name="unknown_assign"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
+    path("audit/", audit.audit_log, name="audit_log"),
     path("account/api-token/", account.api_token, name="api_token"),
     path("dashboard/health/", dashboard.dashboard_health, name="dashboard_health"),
 ]

@@ -117,7 +117,7 @@ class FaceAssignApi(APIView):
         person = data.validated_data.get("person_id")
         face = services.face_assign(
             face=face, person=person,
-            new_person_name=data.validated_data.get("new_person_name", ""),
+            new_person_name=data.validated_data.get("new_person_name", ""), actor=request.user,
         )
         return _face_response(request, face)
 
@@ -128,7 +128,7 @@ class FaceNotAFaceApi(APIView):
     @extend_schema(operation_id="face_mark_not_a_face", request=None, responses={204: None})
     def post(self, request, face_id: int) -> Response:
         """Staff: this detection is not a face; it is deleted."""
-        services.face_mark_not_a_face(face=_face(request, face_id))
+        services.face_mark_not_a_face(face=_face(request, face_id), actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -155,4 +155,5 @@ class FaceCropApi(FileApi):
             Face.objects.filter(photo__in=selectors.photos_visible_to(user=request.user)),
             pk=face_id,
         )
+        services.file_viewed(user=request.user, photo=face.photo, face=face)
         return files.file_response(face.crop, download_name=f"face-{face.pk}")

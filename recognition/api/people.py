@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from recognition import selectors, services
+from recognition import files, selectors, services
 from recognition.api.common import (
     UPLOAD_PARSERS,
     ImageInputSerializer,
@@ -18,6 +20,7 @@ from recognition.api.common import (
     paginated,
 )
 from recognition.api.faces import FaceSerializer
+from recognition.api.files import FileApi
 from recognition.api.photos import UPLOAD_RESPONSES, WaitSerializer, photo_response
 from recognition.models import Face, Person, Photo
 
@@ -124,8 +127,22 @@ class PersonDetailApi(APIView):
     def delete(self, request, person_id: int) -> Response:
         """Delete the person, their reference faces and enrolment photos; faces of them in
         other photos become unknown."""
-        services.person_delete(person=_person(person_id))
+        services.person_delete(person=_person(person_id), actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PersonExportApi(FileApi):
+    permission_classes = (IsAdminUser,)
+
+    @extend_schema(operation_id="person_export", responses={
+        (200, "application/zip"): OpenApiResponse(
+            OpenApiTypes.BINARY, description="person.json, the crops and the photos."),
+    })
+    def get(self, request, person_id: int) -> HttpResponse:
+        """Staff: everything stored about the person, as a zip (the export is audited)."""
+        person = _person(person_id)
+        return files.attachment(services.person_export(person=person, actor=request.user),
+                                filename=f"person-{person.pk}.zip", content_type="application/zip")
 
 
 class PersonMergeApi(APIView):
@@ -144,7 +161,7 @@ class PersonMergeApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         other = _existing(Person, data.validated_data["other_id"], "other_id")
-        services.person_merge(into=person, other=other)
+        services.person_merge(into=person, other=other, actor=request.user)
         return _person_response(request, person)
 
 

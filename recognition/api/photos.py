@@ -159,7 +159,7 @@ class PhotoDetailApi(APIView):
     def delete(self, request, photo_id: int) -> Response:
         """Delete a photo with its faces and files."""
         photo = get_object_or_404(selectors.photos_visible_to(user=request.user), pk=photo_id)
-        services.photo_delete(photo=photo)
+        services.photo_delete(photo=photo, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -172,4 +172,5 @@ class PhotoImageApi(FileApi):
     def get(self, request, photo_id: int) -> HttpResponse:
         """The photo's image, as uploaded (its type read from the image itself)."""
         photo = get_object_or_404(selectors.photos_visible_to(user=request.user), pk=photo_id)
+        services.file_viewed(user=request.user, photo=photo)
         return files.file_response(photo.file, download_name=f"photo-{photo.pk}")

@@ -3,7 +3,7 @@
 from django.urls import path, re_path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from recognition.api import auth, docs, errors, faces, health, people, photos, verify
+from recognition.api import audit, auth, docs, errors, faces, health, people, photos, verify
 
 
 class IdConverter:
@@ -24,6 +24,7 @@ urlpatterns = [
     path("people/", people.PersonCollectionApi.as_view(), name="people"),
     path("people/<id:person_id>/", people.PersonDetailApi.as_view(), name="person-detail"),
     path("people/<id:person_id>/merge/", people.PersonMergeApi.as_view(), name="person-merge"),
+    path("people/<id:person_id>/export/", people.PersonExportApi.as_view(), name="person-export"),
     path("people/<id:person_id>/enrol/", people.PersonEnrolApi.as_view(), name="person-enrol"),
     path("people/<id:person_id>/references/", people.PersonReferenceCollectionApi.as_view(),
          name="person-references"),
@@ -38,6 +39,7 @@ urlpatterns = [
     path("verify/", verify.VerifyApi.as_view(), name="verify"),
     path("identify/", verify.IdentifyApi.as_view(), name="identify"),
     path("health/", health.HealthApi.as_view(), name="health"),
+    path("audit/", audit.AuditApi.as_view(), name="audit"),
     path("auth/token/", auth.TokenApi.as_view(), name="token"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),

@@ -7,6 +7,8 @@ at most FACEWEB_SYNC_WAIT_S for its turn (then 503 ``busy``). Nothing is stored.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
@@ -92,7 +94,8 @@ class VerifyApi(APIView):
     def post(self, request) -> Response:
         """Is it the same person? Compare the largest face of `image` with the largest face of
         `other_image`, or (staff only) with a person's reference faces."""
-        if "person_id" in request.data and not request.user.is_staff:
+        asks_for_a_person = isinstance(request.data, Mapping) and "person_id" in request.data
+        if asks_for_a_person and not request.user.is_staff:
             # Checked before the id is even looked at: who is enrolled is not for everyone.
             raise exceptions.PermissionDenied("Only staff can verify against enrolled people.")
         data = self.InputSerializer(data=request.data)

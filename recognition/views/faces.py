@@ -21,6 +21,8 @@ def face_detail(request, pk: int):
     """The face page; with ``?panel`` only its panel, for the photo page to show beside the
     photo."""
     face = visible_face(request, pk)
+    if "panel" not in request.GET:  # the panel comes with the photo page, audited there
+        services.file_viewed(user=request.user, photo=face.photo, face=face)
     threshold = services.match_threshold()
     # Who else is enrolled, and how close, is for staff only.
     nearest = [
@@ -54,7 +56,7 @@ def face_assign(request, pk: int):
         try:
             face = services.face_assign(
                 face=face, person=form.cleaned_data["person"],
-                new_person_name=form.cleaned_data["new_name"],
+                new_person_name=form.cleaned_data["new_name"], actor=request.user,
             )
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
@@ -70,7 +72,7 @@ def face_assign(request, pk: int):
 @require_POST
 def face_not_a_face(request, pk: int):
     face = get_object_or_404(Face, pk=pk)
-    services.face_mark_not_a_face(face=face)
+    services.face_mark_not_a_face(face=face, actor=request.user)
     messages.success(request, "Marked as not a face; it is gone from the results.")
     return _back(request, face)
 

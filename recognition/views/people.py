@@ -10,7 +10,7 @@ from django.db.models import Exists, OuterRef
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from recognition import selectors, services
+from recognition import files, selectors, services
 from recognition.forms import (
     GroupAssignForm,
     PersonCreateForm,
@@ -120,7 +120,7 @@ def person_merge(request, pk: int):
     if form.is_valid():
         other = form.cleaned_data["other"]
         name = other.name
-        services.person_merge(into=person, other=other)
+        services.person_merge(into=person, other=other, actor=request.user)
         messages.success(request, f"{name} merged into {person.name}.")
     else:
         messages.error(request, "Choose the person to merge into this one.")
@@ -128,11 +128,19 @@ def person_merge(request, pk: int):
 
 
 @staff_required
+def person_export(request, pk: int):
+    """Everything stored about the person, as a zip download (audited)."""
+    person = get_object_or_404(Person, pk=pk)
+    return files.attachment(services.person_export(person=person, actor=request.user),
+                            filename=f"person-{person.pk}.zip", content_type="application/zip")
+
+
+@staff_required
 def person_delete(request, pk: int):
     """A confirmation page (GET), then the deletion with their biometric data (POST)."""
     person = get_object_or_404(selectors.person_list(), pk=pk)
     if request.method == "POST":
-        services.person_delete(person=person)
+        services.person_delete(person=person, actor=request.user)
         messages.success(request, f"{person.name} and their reference faces were deleted.")
         return redirect("recognition:person_list")
     return render(request, "recognition/person_delete.html", {"person": person})
@@ -166,7 +174,7 @@ def unknown_assign(request):
         try:
             person = services.faces_assign(
                 faces=faces, person=form.cleaned_data["person"],
-                new_person_name=form.cleaned_data["new_name"],
+                new_person_name=form.cleaned_data["new_name"], actor=request.user,
             )
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))

@@ -152,6 +152,7 @@ def photo_image(request, pk: int):
     """The photo's file, or with ``?thumb`` a small JPEG of it, for its uploader or staff."""
     photo = visible_photo(request, pk)
     if "thumb" not in request.GET:
+        services.file_viewed(user=request.user, photo=photo)
         return files.file_response(photo.file, download_name=f"photo-{photo.pk}")
     try:
         thumbnail = _thumbnail(photo.file)

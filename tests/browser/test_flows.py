@@ -165,6 +165,7 @@ def test_a_stranger_named_on_one_photo_is_recognised_on_the_next(page, photos, s
         ("unknown", reverse("recognition:unknown_faces")),
         ("face", reverse("recognition:face_detail", args=[face.pk])),
         ("api-token", reverse("recognition:api_token")),
+        ("audit", reverse("recognition:audit_log")),
     ]:
         small.goto(url)
         small.wait_for_load_state("networkidle")

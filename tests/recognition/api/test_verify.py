@@ -213,7 +213,7 @@ def test_real_photos_verify_obama_as_obama_and_not_as_biden(api, user, examples)
 
 @pytest.mark.slow
 def test_real_photos_identify_enrolled_people_with_top_k_and_leave_a_stranger_unknown(
-    api, user, examples
+    api, staff, examples
 ):
     """Obama and Biden are enrolled from one photo each through the synchronous analysis;
     another photo of Obama is identified as him with Biden as the runner-up, a stranger
@@ -227,7 +227,7 @@ def test_real_photos_identify_enrolled_people_with_top_k_and_leave_a_stranger_un
         return person
 
     obama, biden = enrol("Barack Obama", "obama.jpg"), enrol("Joe Biden", "biden.jpg")
-    client = api(user)
+    client = api(staff)
 
     def identify(name: str, top_k: int) -> dict:
         response = client.post("/api/v1/identify/", {"image": sample(examples / name),

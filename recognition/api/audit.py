@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from recognition import selectors
-from recognition.api.common import paginate, paginated
+from recognition.api.common import QuerySerializer, paginate, paginated
 from recognition.models import AuditEvent
 
 
@@ -27,7 +27,7 @@ class AuditEventSerializer(serializers.Serializer):
 class AuditApi(APIView):
     permission_classes = (IsAdminUser,)
 
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(QuerySerializer):
         action = serializers.ChoiceField(choices=AuditEvent.Action.values, required=False)
         actor = serializers.CharField(required=False, max_length=150)
         date_from = serializers.DateField(required=False)

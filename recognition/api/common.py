@@ -56,6 +56,29 @@ class MultiPartParser(_BodyLimit, parsers.MultiPartParser):
 UPLOAD_PARSERS = (JSONParser, MultiPartParser)
 
 
+class QuerySerializer(serializers.Serializer):
+    """Query parameters: an unknown or empty one is a 400, so that a mistyped or blank filter
+    is not silently ignored (and everything listed)."""
+
+    def to_internal_value(self, data):
+        errors = {name: ["Unknown query parameter."] for name in set(data) - set(self.fields)}
+        errors |= {name: ["Give a value, or leave the parameter out."]
+                   for name in data if name in self.fields and data.get(name) == ""}
+        if errors:
+            raise serializers.ValidationError(dict(sorted(errors.items())))
+        return super().to_internal_value(data)
+
+
+class TextField(serializers.CharField):
+    """A string, and only a string: a JSON number or boolean is refused, not turned into
+    text."""
+
+    def to_internal_value(self, data) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 def id_field(**kwargs) -> serializers.IntegerField:
     return serializers.IntegerField(min_value=1, max_value=MAX_ID, **kwargs)
 

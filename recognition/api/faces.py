@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from recognition import files, selectors, services
-from recognition.api.common import FileUrlField, PersonIdField, PersonRefSerializer
+from recognition.api.common import FileUrlField, PersonIdField, PersonRefSerializer, TextField
 from recognition.api.files import FileApi
 from recognition.models import Face
 from recognition.pipeline.types import EXPRESSIONS
@@ -96,7 +96,7 @@ class FaceAssignApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         person_id = PersonIdField(required=False, help_text="An existing person.")
-        new_person_name = serializers.CharField(
+        new_person_name = TextField(
             required=False, max_length=200, help_text="Or: create a person with this name."
         )
 

@@ -15,6 +15,8 @@ from recognition import files, selectors, services
 from recognition.api.common import (
     UPLOAD_PARSERS,
     ImageInputSerializer,
+    QuerySerializer,
+    TextField,
     id_field,
     paginate,
     paginated,
@@ -66,13 +68,13 @@ class PersonCollectionApi(APIView):
 
     permission_classes = (IsAdminUser,)
 
-    class PageSerializer(serializers.Serializer):
+    class PageSerializer(QuerySerializer):
         page = id_field(required=False)
         page_size = serializers.IntegerField(min_value=1, max_value=100, required=False)
 
     class CreateSerializer(serializers.Serializer):
-        name = serializers.CharField(max_length=200)
-        notes = serializers.CharField(required=False, allow_blank=True, default="")
+        name = TextField(max_length=200)
+        notes = TextField(required=False, allow_blank=True, default="")
 
         class Meta:
             ref_name = "PersonCreateInput"
@@ -104,7 +106,7 @@ class PersonDetailApi(APIView):
     permission_classes = (IsAdminUser,)
 
     class RenameSerializer(serializers.Serializer):
-        name = serializers.CharField(max_length=200)
+        name = TextField(max_length=200)
 
         class Meta:
             ref_name = "PersonRenameInput"

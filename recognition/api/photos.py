@@ -21,6 +21,7 @@ from recognition.api.common import (
     FileUrlField,
     ImageInputSerializer,
     PersonRefSerializer,
+    QuerySerializer,
     id_field,
     paginate,
     paginated,
@@ -63,7 +64,7 @@ class PhotoSerializer(serializers.Serializer):
         ref_name = "Photo"
 
 
-class WaitSerializer(serializers.Serializer):
+class WaitSerializer(QuerySerializer):
     wait = serializers.IntegerField(
         min_value=0, max_value=settings.FACEWEB_API_MAX_WAIT_S, default=0,
         help_text="Seconds to hold the request for the result (query parameter). Answered "
@@ -97,7 +98,7 @@ class PhotoCollectionApi(APIView):
 
     parser_classes = UPLOAD_PARSERS
 
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(QuerySerializer):
         person = id_field(required=False, help_text="Photos showing this person.")
         expression = serializers.ChoiceField(
             choices=EXPRESSIONS, required=False, help_text="Photos with a face showing it."

@@ -17,6 +17,7 @@ from recognition.pipeline.models import ModelNotInstalled
 from tests.factories import (
     embedding,
     face_result,
+    jpeg_bytes,
     make_face,
     make_person,
     make_photo,
@@ -181,6 +182,12 @@ def test_a_file_that_is_not_an_image_is_refused_saying_which_formats_work(settin
         services.photo_create(file=upload(b"%PDF-1.4 not a photo", name="cv.pdf"))
     assert not Photo.objects.exists()
     assert not [p for p in settings.MEDIA_ROOT.rglob("*") if p.is_file()]
+
+
+def test_a_file_cut_inside_its_header_is_refused_as_damaged(settings):
+    with pytest.raises(ImageError, match="damaged"):
+        services.photo_create(file=upload(jpeg_bytes()[:300], name="cut.jpg"))
+    assert not Photo.objects.exists()
 
 
 def test_a_photo_is_stored_under_a_random_name_with_the_suffix_of_its_real_format():

@@ -76,3 +76,17 @@ def test_a_query_string_with_too_many_parameters_is_a_400(api, user, settings):
     response = api(user).get("/api/v1/photos/?" + "&".join(f"f{i}=1" for i in range(10)))
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "too_many_parts"
+
+
+@pytest.mark.parametrize("query", ["?expression=", "?colour=red", "?page_size=5&sort=name"])
+def test_an_empty_filter_or_an_unknown_query_parameter_is_a_400_not_ignored(api, user, query):
+    response = api(user).get(f"/api/v1/photos/{query}")
+    assert response.status_code == 400, response.json()
+    assert response.json()["error"]["code"] == "invalid"
+
+
+@pytest.mark.parametrize("name", [123, 4.5, True, ["Ada"]])
+def test_a_name_that_is_not_a_string_is_refused_not_turned_into_one(api, staff, name):
+    response = api(staff).post("/api/v1/people/", {"name": name, "notes": 7}, format="json")
+    assert response.status_code == 400
+    assert set(response.json()["error"]["fields"]) >= {"name"}

@@ -130,11 +130,14 @@ class Base64ImageField(serializers.CharField):
         return ContentFile(content, name="upload")
 
 
-def pick_image(attrs: dict, prefix: str = "", *, required: bool = True) -> dict:
+def pick_image(
+    attrs: dict, data, prefix: str = "", *, required: bool = True
+) -> dict:
     """Replace ``<prefix>image`` / ``<prefix>image_base64`` of validated ``attrs`` by one
-    ``<prefix>image`` file (None when absent and not ``required``); returns ``attrs``."""
+    ``<prefix>image`` file (None when absent and not ``required``); returns ``attrs``. Both
+    sent is a 400 even when one is empty (``data``: the request's fields as sent)."""
     upload, encoded = attrs.pop(f"{prefix}image", None), attrs.pop(f"{prefix}image_base64", None)
-    if upload is not None and encoded is not None:
+    if f"{prefix}image" in data and f"{prefix}image_base64" in data:
         raise serializers.ValidationError(
             {f"{prefix}image": f"Send {prefix}image or {prefix}image_base64, not both."}
         )
@@ -161,7 +164,7 @@ class ImageInputSerializer(serializers.Serializer):
     )
 
     def validate(self, attrs: dict) -> dict:
-        return pick_image(attrs)
+        return pick_image(attrs, self.initial_data)
 
 
 @extend_schema_field({"type": "string", "format": "uri", "nullable": True})

@@ -56,7 +56,8 @@ class VerifyApi(APIView):
             ref_name = "VerifyInput"
 
         def validate(self, attrs: dict) -> dict:
-            attrs = pick_image(pick_image(attrs), "other_", required=False)
+            attrs = pick_image(pick_image(attrs, self.initial_data), self.initial_data, "other_",
+                               required=False)
             if (attrs["other_image"] is None) == ("person_id" not in attrs):
                 raise serializers.ValidationError(
                     "Compare with other_image (or other_image_base64) or with person_id (one)."

@@ -96,3 +96,15 @@ def test_weak_passwords_are_refused(password, victim):
     with pytest.raises(ValidationError):
         validate_password(password, user=victim)
     validate_password(RIGHT, user=victim)
+
+
+def test_staff_cannot_create_an_account_with_a_weak_password_in_the_admin(
+    admin_client, django_user_model
+):
+    response = admin_client.post(reverse("admin:auth_user_add"), {
+        "username": "newbie", "password1": "12345678", "password2": "12345678",
+        "usable_password": "true",
+    })
+    assert response.status_code == 200  # the form again, with the validators' errors
+    assert "This password is too common." in response.content.decode()
+    assert not django_user_model.objects.filter(username="newbie").exists()

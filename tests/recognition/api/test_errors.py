@@ -90,3 +90,15 @@ def test_a_name_that_is_not_a_string_is_refused_not_turned_into_one(api, staff, 
     response = api(staff).post("/api/v1/people/", {"name": name, "notes": 7}, format="json")
     assert response.status_code == 400
     assert set(response.json()["error"]["fields"]) >= {"name"}
+
+
+def test_an_empty_base64_image_beside_a_multipart_one_is_a_400(api, user):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.factories import png_bytes
+
+    response = api(user).post("/api/v1/photos/", {
+        "image": SimpleUploadedFile("a.png", png_bytes()), "image_base64": ""},
+        format="multipart")
+    assert response.status_code == 400
+    assert "not both" in response.json()["error"]["fields"]["image"][0]

@@ -2,6 +2,7 @@
 what each form does. The worker is not involved (``queued`` catches published jobs)."""
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -556,3 +557,21 @@ def test_someone_who_is_not_staff_learns_nothing_of_who_else_is_enrolled(client,
 def test_the_api_token_page_is_never_cached(client, alice):
     response = client_for(client, alice).get(reverse("recognition:api_token"))
     assert "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"]
+
+
+@pytest.mark.parametrize("sender, header", [("x-accel-redirect", "X-Accel-Redirect"),
+                                            ("x-sendfile", "X-Sendfile")])
+def test_a_front_server_can_send_the_file_after_the_apps_check(
+    client, alice, bob, settings, sender, header
+):
+    settings.FACEWEB_FILE_SENDER = sender
+    photo = photo_of(alice)
+    response = client_for(client, alice).get(reverse("recognition:photo_image", args=[photo.pk]))
+    assert response.status_code == 200 and response.content == b""
+    assert response["Content-Type"] == "image/png" and "sandbox" in response[
+        "Content-Security-Policy"]
+    expected = (f"/protected-media/{photo.file.name}" if sender == "x-accel-redirect"
+                else str(Path(settings.MEDIA_ROOT) / photo.file.name))
+    assert response[header] == expected
+    other = client_for(client, bob).get(reverse("recognition:photo_image", args=[photo.pk]))
+    assert other.status_code == 404 and header not in other

@@ -278,7 +278,7 @@ def test_twenty_concurrent_huge_identify_requests_keep_the_web_process_memory_bo
 
     from recognition.pipeline import models
 
-    memory_bound_mib = 1000  # measured: +659 MiB, about what one such analysis takes alone
+    memory_bound_mib = 1000  # measured: +659 to +701 MiB, about one such analysis alone
     settings.FACEWEB_SYNC_WAIT_S = 5
     canvas = Image.new("RGB", (7000, 7000), (90, 120, 150))
     ImageDraw.Draw(canvas).ellipse((2000, 2000, 5000, 5000), fill=(200, 170, 140))

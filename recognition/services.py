@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 import threading
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -315,7 +317,7 @@ def photos_purge_expired(
     if dry_run:
         return result
     with transaction.atomic():
-        files = [f.crop for f in faces] + _photo_files(photos)
+        files = [f.crop for f in faces] + [p.file for p in photos]  # their faces are in faces
         faces.delete()
         photos.delete()
         transaction.on_commit(lambda: _delete_files(files))
@@ -706,9 +708,6 @@ def person_export(*, person: Person, actor: AbstractBaseUser | None = None) -> b
     (the person; every face of theirs with its box, landmarks, decision, distance, expression,
     descriptor and model version), each face's crop, and the photos holding their reference
     faces or enrolling them. Audited."""
-    import json
-    import zipfile
-
     faces = list(Face.objects.filter(person=person).select_related("photo").order_by("pk"))
     photos = {f.photo_id: f.photo for f in faces if f.is_reference}
     photos |= {p.pk: p for p in Photo.objects.filter(person=person)}

@@ -1,5 +1,7 @@
 # faceweb: two commands for a fresh Debian 12 or Ubuntu 22.04/24.04 machine.
-#   make run        set everything up, then run Redis, the web server, a worker and beat (Ctrl-C stops)
+#   make run        set everything up, then run Redis, the web server (gunicorn, DEBUG off), a
+#                   worker and beat, restarting any that stops (Ctrl-C stops them all)
+#   make dev        the same with Django's development server: auto-reload, DEBUG on
 #   make test       set everything up, then run every test (what .ci/run calls)
 #   make test-fast  the same set-up, then every test not marked slow (under 2 minutes)
 # Set-up installs missing system packages when run as root, and otherwise stops with the one
@@ -14,12 +16,12 @@ NODE_STAMP := node_modules/.faceweb-installed
 MODELS_STAMP := var/models/.faceweb-installed
 QUIETLY := scripts/quietly.sh
 
-.PHONY: run test test-fast setup system-run system-test lint bench-setup
+.PHONY: run dev test test-fast setup system-run system-test lint bench-setup
 
-run: system-run setup
+run dev: system-run setup
 	@$(QUIETLY) "migrating the database" $(PY) manage.py migrate --noinput
 	@$(PY) scripts/ensure_admin.py
-	@$(PY) scripts/run.py
+	@$(PY) scripts/run.py $(if $(filter dev,$@),--dev)
 
 test: system-test setup
 	@$(PY) -m pytest

@@ -5,6 +5,7 @@ the variable's name, never later in a request or a job.
 """
 
 import os
+import secrets
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -74,12 +75,65 @@ def database_from_url(url: str) -> dict:
     }
 
 
+def secret_key_from_file(path: Path) -> str:
+    """The key kept in ``path``, made there (random, mode 0600) by the first process to ask.
+
+    The key is written to a file of this process's own, then linked into place, which fails if
+    the file exists: the web server, the worker and beat starting together all end up reading
+    the one key, never a half-written file.
+    """
+    try:
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+            descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                with os.fdopen(descriptor, "w") as file:
+                    file.write(secrets.token_urlsafe(50) + "\n")
+                    file.flush()
+                    os.fsync(file.fileno())
+                os.link(draft, path)
+            except FileExistsError:
+                pass  # another process linked its key first: use that one
+            finally:
+                draft.unlink(missing_ok=True)
+        key = path.read_text().strip()
+    except OSError as error:
+        raise RuntimeError(
+            f"SECRET_KEY is not set and the key file {path} cannot be read or created ({error}). "
+            "Set SECRET_KEY, or FACEWEB_SECRET_KEY_FILE to a file this user can write."
+        ) from None
+    if len(key) < 50:
+        raise RuntimeError(f"the key in {path} is shorter than 50 characters: delete the file "
+                           "to have a new one made, or set SECRET_KEY")
+    return key
+
+
 DEBUG = env_bool("DEBUG", True)
-SECRET_KEY = os.environ.get("SECRET_KEY") or ("dev-insecure-key" if DEBUG else "")
-if not SECRET_KEY:
-    raise RuntimeError("SECRET_KEY must be set when DEBUG is off")
+# With DEBUG off and no SECRET_KEY, the key is made once and kept in var/secret-key, so that
+# sessions survive a restart and every process signs alike. Changing it signs everyone out.
+SECRET_KEY = os.environ.get("SECRET_KEY") or (
+    "dev-insecure-key" if DEBUG else secret_key_from_file(
+        Path(os.environ.get("FACEWEB_SECRET_KEY_FILE") or BASE_DIR / "var" / "secret-key")
+    )
+)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+
+# --- HTTPS behind a reverse proxy ---------------------------------------------------------
+# FACEWEB_HTTPS=1 when every request reaches the app over HTTPS: plain HTTP is redirected,
+# cookies are sent over HTTPS only, and browsers are told (HSTS) to use nothing else for
+# FACEWEB_HSTS_SECONDS. The proxy's X-Forwarded-Proto says a request came over HTTPS, and is
+# believed only when FACEWEB_TRUSTED_PROXIES (below) says a proxy of yours sets it.
+FACEWEB_HTTPS = env_bool("FACEWEB_HTTPS", False)
+SECURE_SSL_REDIRECT = SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = FACEWEB_HTTPS
+SECURE_HSTS_SECONDS = env_int("FACEWEB_HSTS_SECONDS", 365 * 24 * 3600) if FACEWEB_HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = FACEWEB_HTTPS
+if env_int("FACEWEB_TRUSTED_PROXIES", 0) > 0:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Asking to be on the browsers' built-in HSTS list is the domain owner's decision, for every
+# subdomain at once and hard to undo; the app cannot make it for them.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -199,6 +253,9 @@ WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
 FILE_UPLOAD_PERMISSIONS = 0o640
 FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o750
+# Uploads too big for memory are spooled here (recognition.files.UPLOADING_DIR): storing one is
+# a rename, and the orphan sweep removes what a web process killed mid-upload left.
+FILE_UPLOAD_TEMP_DIR = str(MEDIA_ROOT / "uploading")
 FACEWEB_FILE_SENDER = os.environ.get("FACEWEB_FILE_SENDER", "")
 if FACEWEB_FILE_SENDER not in {"", "x-accel-redirect", "x-sendfile"}:
     raise ValueError("FACEWEB_FILE_SENDER must be x-accel-redirect, x-sendfile or empty, got "
@@ -209,7 +266,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"recognition": {"handlers": ["console"], "level": "INFO"}},
+    "loggers": {
+        "recognition": {"handlers": ["console"], "level": "INFO"},
+        # Uncaught errors of pages and the API, with their tracebacks, also with DEBUG off.
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+    },
 }
 
 # --- Jobs (Celery on Redis) ----------------------------------------------------------------
@@ -242,17 +303,27 @@ FACEWEB_MATCH_THRESHOLD = env_float("FACEWEB_MATCH_THRESHOLD", None)
 # gallery cannot tell them apart.
 FACEWEB_MATCH_MARGIN = env_float("FACEWEB_MATCH_MARGIN", 0.05)
 FACEWEB_MAX_UPLOAD_BYTES = env_int("FACEWEB_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
-# A photo pending without a queued job, or queued or processing for longer than this, is
-# queued again by the sweep. Must exceed the slowest analysis plus the queue's usual wait.
-FACEWEB_STUCK_AFTER_S = env_int("FACEWEB_STUCK_AFTER_S", 600)
+# An analysis running this long is hung (e.g. a deadlocked library): the pool kills its
+# process and starts a fresh one. Leave room for the first photo of a worker process, which
+# also loads the models. The thresholds below derive from it.
+CELERY_TASK_TIME_LIMIT = env_int("FACEWEB_TASK_TIME_LIMIT_S", 300)
+# A claim older than this holds nothing (its analysis would have been killed by now), and a
+# photo queued this long ago without being claimed is queued again. A claim whose worker
+# process has exited on this host, and a job that Redis lost (services.photos_requeue_stuck),
+# are recovered at once, not after this.
+FACEWEB_STUCK_AFTER_S = env_int("FACEWEB_STUCK_AFTER_S", CELERY_TASK_TIME_LIMIT + 30)
+if FACEWEB_STUCK_AFTER_S <= CELERY_TASK_TIME_LIMIT:
+    raise ValueError("FACEWEB_STUCK_AFTER_S must exceed FACEWEB_TASK_TIME_LIMIT_S, or live "
+                     "analyses are taken over")
 # A photo whose analysis was started this many times without finishing (the worker died on
 # it each time) is marked failed rather than retried forever.
 FACEWEB_MAX_ATTEMPTS = env_int("FACEWEB_MAX_ATTEMPTS", 3)
-FACEWEB_SWEEP_INTERVAL_S = env_int("FACEWEB_SWEEP_INTERVAL_S", 60)
-# An analysis running this long is hung (e.g. a deadlocked library): the pool kills its
-# process and starts a fresh one; the sweep re-queues the photo. Leave room for the first
-# photo of a worker process, which also loads the models.
-CELERY_TASK_TIME_LIMIT = env_int("FACEWEB_TASK_TIME_LIMIT_S", 300)
+# How often the sweep looks for photos a worker or Redis outage left behind: the longest a
+# lost job waits once Redis is back.
+FACEWEB_SWEEP_INTERVAL_S = env_int("FACEWEB_SWEEP_INTERVAL_S", 15)
+# Stored files no row points at (a process killed between writing a file and its row) are
+# removed by an hourly sweep once they are this old.
+FACEWEB_ORPHAN_AFTER_S = env_int("FACEWEB_ORPHAN_AFTER_S", 3600)
 # Retention: photos, crops and non-reference faces older than this many days are deleted by a
 # daily task (0: kept until someone deletes them). `manage.py purge_expired --dry-run` counts.
 FACEWEB_RETENTION_DAYS = env_int("FACEWEB_RETENTION_DAYS", 0)
@@ -260,6 +331,10 @@ CELERY_BEAT_SCHEDULE = {
     "requeue-stuck-photos": {
         "task": "recognition.tasks.requeue_stuck_photos",
         "schedule": FACEWEB_SWEEP_INTERVAL_S,
+    },
+    "remove-orphan-files": {
+        "task": "recognition.tasks.remove_orphan_files",
+        "schedule": 3600,
     },
     "purge-expired-photos": {
         "task": "recognition.tasks.purge_expired_photos",

@@ -13,3 +13,5 @@ urlpatterns = [
 ]
 # No URL maps onto MEDIA_ROOT, in DEBUG or not: photos and crops leave only through views
 # that check who asks (recognition/files.py).
+# A full disk, read-only storage or an unavailable database: 503 with what is wrong.
+handler500 = "recognition.faults.server_error"

@@ -8,6 +8,8 @@ view that has checked that the caller uploaded it or is staff, through ``file_re
 - The content type comes from the image's own header, never from a name a client chose, and
   only image types are ever sent; with ``nosniff`` and a sandboxing CSP, an uploaded file can
   never run as a page of this site.
+- A file is written whole or not at all (``store``), and a file no row points at is found and
+  removed by ``orphans_remove`` (a process killed between writing a file and its row).
 - ``FACEWEB_FILE_SENDER`` hands the sending to a front web server once the check is done:
   ``x-accel-redirect`` (nginx: ``FACEWEB_FILE_SENDER_PREFIX`` + the stored name, an
   ``internal`` location aliased to MEDIA_ROOT) or ``x-sendfile`` (Apache, lighttpd: the path).
@@ -15,10 +17,17 @@ view that has checked that the caller uploaded it or is staff, through ``file_re
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
 import secrets
+import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
 from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, Http404, HttpResponse
 from PIL import Image
@@ -31,11 +40,61 @@ SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp", "GIF"
 # A file response is an image and nothing else: no script, no plugin, no frame, no form.
 FILE_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
 MAX_AGE_S = 3600
+# Where Django writes uploads too big to hold in memory: inside MEDIA_ROOT, so storing one is a
+# rename on the same filesystem and one killed mid-upload is found by ``orphans_remove``.
+UPLOADING_DIR = "uploading"
+
+logger = logging.getLogger(__name__)
 
 
 def stored_name(image_format: str) -> str:
     """A new random file name for an image of ``image_format`` (a key of ``SUFFIXES``)."""
     return f"{secrets.token_urlsafe(18)}{SUFFIXES[image_format]}"
+
+
+def store(file: FieldFile, name: str, content: File) -> None:
+    """``file.save(name, content)`` without saving its row, leaving nothing behind when the
+    write fails (Django's storage leaves a partial or empty file, e.g. on a full disk)."""
+    target = file.field.generate_filename(file.instance, name)
+    try:
+        file.save(name, content, save=False)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            file.storage.delete(target)
+        raise
+
+
+def delete(files: Iterable[FieldFile]) -> None:
+    """Remove stored files; one that is missing, or cannot be removed now, is logged and left
+    to ``orphans_remove``."""
+    for file in files:
+        if file:
+            try:
+                file.storage.delete(file.name)
+            except OSError as exc:
+                logger.warning("Could not delete %s (%s); the orphan sweep will", file.name, exc)
+
+
+def orphans_remove(*, known: set[str], older_than_s: float, dry_run: bool = False) -> list[str]:
+    """Remove the files under MEDIA_ROOT that are not in ``known`` (the names rows point at)
+    and were last written more than ``older_than_s`` ago (younger ones may be waiting for
+    their row). Returns their names, relative to MEDIA_ROOT; each is logged."""
+    root = Path(default_storage.location)
+    cutoff = time.time() - older_than_s
+    removed = []
+    for directory, _, names in os.walk(root):
+        for filename in names:
+            path = Path(directory, filename)
+            name = path.relative_to(root).as_posix()
+            with contextlib.suppress(FileNotFoundError):
+                if name in known or path.stat().st_mtime >= cutoff:
+                    continue
+                if not dry_run:
+                    path.unlink()
+                logger.warning("Orphan file %s (no row points at it)%s", name,
+                               "" if dry_run else ": removed")
+                removed.append(name)
+    return sorted(removed)
 
 
 def open_stored(file: FieldFile):

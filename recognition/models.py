@@ -71,6 +71,10 @@ class Photo(models.Model):
     # Incremented by every claim: the number of times analysis started, and the token that
     # lets only the latest claim store its results.
     attempts = models.PositiveSmallIntegerField(default=0)
+    claimed_by = models.CharField(
+        max_length=200, blank=True,
+        help_text="host:pid of the worker process holding the last claim (services.photo_claim)",
+    )
     model_version = models.CharField(max_length=100, blank=True)
     timings_ms = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -204,3 +208,15 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("Audit events are append-only.")
+
+
+class Heartbeat(models.Model):
+    """When something last proved it works by writing: the sweep after each run (so a stopped
+    Celery beat shows), and the health probe (a database that answers reads may still refuse
+    writes, e.g. on a full disk)."""
+
+    name = models.CharField(max_length=50, primary_key=True)
+    at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.at:%Y-%m-%d %H:%M:%S}"

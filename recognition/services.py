@@ -21,6 +21,7 @@ from pathlib import Path
 
 import kombu.exceptions
 import numpy as np
+import redis
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
@@ -32,8 +33,16 @@ from django.utils import timezone
 from PIL import Image
 from rest_framework.authtoken.models import Token
 
-from recognition import files, selectors
-from recognition.models import EMBEDDING_DTYPE, EMBEDDING_SIZE, AuditEvent, Face, Person, Photo
+from recognition import files, jobs, selectors
+from recognition.models import (
+    EMBEDDING_DTYPE,
+    EMBEDDING_SIZE,
+    AuditEvent,
+    Face,
+    Heartbeat,
+    Person,
+    Photo,
+)
 from recognition.pipeline import image as images
 from recognition.pipeline.types import FaceResult
 
@@ -46,11 +55,18 @@ logger = logging.getLogger(__name__)
 # image averaged, scaled to unit length (analyse).
 MODEL_VERSION = "face-api-1.7.15-resnet/template-0.97/mirror-mean/unit"
 
-# Failures worth retrying: the database went away or is locked for a moment.
+# Failures worth retrying: the database went away or is locked for a moment (and storage
+# faults, see is_transient).
 TRANSIENT_ERRORS = (OperationalError, InterfaceError)
 
 # Raised by a publish when Redis cannot be reached (kombu wraps the client's errors).
-BROKER_ERRORS = (kombu.exceptions.OperationalError, OSError)
+BROKER_ERRORS = (kombu.exceptions.OperationalError, redis.RedisError, OSError)
+
+# A photo younger than this is left alone by the sweep: its first publish may be under way.
+JOB_GRACE_S = 5
+
+GAVE_UP = ("Analysis was started several times and never finished; the worker stopped each "
+           "time (perhaps out of memory). Try a smaller photo.")
 
 
 # --- People ------------------------------------------------------------------------------------
@@ -101,14 +117,14 @@ def person_delete(*, person: Person, actor: AbstractBaseUser | None = None) -> N
               detail=person.name)
         references = Face.objects.filter(person=person, is_reference=True)
         photos = Photo.objects.filter(person=person)
-        files = [f.crop for f in references] + _photo_files(photos)
+        stored = [f.crop for f in references] + _photo_files(photos)
         references.delete()
         photos.delete()
         Face.objects.filter(person=person).update(
             person=None, decision=Face.Decision.UNKNOWN, updated_at=timezone.now()
         )
         person.delete()
-    transaction.on_commit(lambda: _delete_files(files))
+    transaction.on_commit(lambda: files.delete(stored))
 
 
 # --- Faces -------------------------------------------------------------------------------------
@@ -187,19 +203,25 @@ def photo_create(
         content_hash=digest.hexdigest(), size_bytes=file.size, uploaded_by=uploaded_by,
         source=source, purpose=purpose, person=person,
     )
-    photo.file.save(files.stored_name(image_format), file, save=False)
-    photo.save()
+    files.store(photo.file, files.stored_name(image_format), file)
+    try:
+        with transaction.atomic():
+            photo.save()
+    except BaseException:
+        files.delete([photo.file])
+        raise
     transaction.on_commit(lambda: photo_queue(photo_id=photo.pk))
     return photo
 
 
 def photo_queue(*, photo_id: int) -> bool:
-    """Publish an analysis job for a photo. Returns False, and logs, when Redis is down: the
-    photo stays pending and the sweep publishes it again."""
+    """Publish an analysis job for a photo, and its marker (see ``jobs``). Returns False, and
+    logs, when Redis is down: the photo stays pending and the sweep publishes it again."""
     from recognition.tasks import analyse_photo  # tasks imports this module
 
     try:
         analyse_photo.delay(photo_id)
+        jobs.marker_set(photo_id)
     except BROKER_ERRORS as exc:
         logger.warning("Could not queue photo %s (%s); the sweep will retry", photo_id, exc)
         return False
@@ -207,17 +229,47 @@ def photo_queue(*, photo_id: int) -> bool:
     return True
 
 
-def photo_claim(*, photo_id: int) -> Photo | None:
-    """Mark a pending photo processing and return it; None if it is gone, finished, or
-    already claimed (so a job delivered twice does the work once)."""
-    claimed = Photo.objects.filter(pk=photo_id, status=Photo.Status.PENDING).update(
-        status=Photo.Status.PROCESSING, started_at=timezone.now(), attempts=F("attempts") + 1
-    )
+def photo_claim(
+    *, photo_id: int, abandoned: int | None = None, now: datetime | None = None
+) -> Photo | None:
+    """Mark a photo processing by this process and return it; None if it is gone, finished,
+    or held by a live claim (so a job delivered twice does the work once).
+
+    A pending photo is claimed. So is a processing one whose claim is stale (``claim_is_stale``):
+    the job that Celery delivers again after a worker process died takes its photo over at
+    once. So is one still held by the claim numbered ``abandoned`` (its ``attempts``), which
+    the caller's earlier run gave up without handing back. A photo already started
+    FACEWEB_MAX_ATTEMPTS times is failed instead: it is probably what kills the worker.
+    """
+    now = now or timezone.now()
+    photo = Photo.objects.filter(pk=photo_id).first()
+    if photo is None or photo.status not in (Photo.Status.PENDING, Photo.Status.PROCESSING):
+        return None
+    if photo.status == Photo.Status.PROCESSING:
+        if photo.attempts != abandoned and not claim_is_stale(photo, now=now):
+            return None
+        if photo.attempts >= settings.FACEWEB_MAX_ATTEMPTS:
+            _photo_fail(photo, GAVE_UP)
+            return None
+    claimed = Photo.objects.filter(
+        pk=photo_id, status=photo.status, attempts=photo.attempts
+    ).update(status=Photo.Status.PROCESSING, started_at=now, attempts=F("attempts") + 1,
+             claimed_by=jobs.this_process())
     return Photo.objects.get(pk=photo_id) if claimed else None
 
 
+def claim_is_stale(photo: Photo, *, now: datetime) -> bool:
+    """Whether a processing photo's claim holds nothing: its worker process is gone, or it
+    started longer ago than any analysis may run (FACEWEB_STUCK_AFTER_S, past the task time
+    limit)."""
+    expired = photo.started_at is None or (
+        photo.started_at < now - timedelta(seconds=settings.FACEWEB_STUCK_AFTER_S)
+    )
+    return expired or jobs.holder_is_gone(photo.claimed_by)
+
+
 def photo_release(*, photo: Photo) -> None:
-    """Hand a claimed photo back to pending (its job will be retried)."""
+    """Hand a claimed photo back to pending; the caller sees to its next job."""
     Photo.objects.filter(
         pk=photo.pk, status=Photo.Status.PROCESSING, attempts=photo.attempts
     ).update(status=Photo.Status.PENDING)
@@ -235,7 +287,7 @@ def photo_analyse(*, photo: Photo) -> Photo:
 
     try:
         with photo.file.open("rb") as f:
-            result = analyse.analyse_image(image.load_image(f))
+            result = analyse.analyse_file(f)
     except image.ImageError as exc:
         return _photo_fail(photo, str(exc))
     except models.ModelNotInstalled as exc:
@@ -255,27 +307,30 @@ def photo_analyse(*, photo: Photo) -> Photo:
         threshold=match_threshold(),
         margin=settings.FACEWEB_MATCH_MARGIN,
     )
-    old_files: list = []
-    with transaction.atomic():
-        if not _photo_finish(
-            photo, status=Photo.Status.DONE, width=result.width, height=result.height,
-            model_version=MODEL_VERSION, timings_ms=result.timings_ms,
-        ):
-            return photo
-        old_faces = list(photo.faces.all())
-        old_files = [f.crop for f in old_faces]
-        photo.faces.all().delete()
-        for face_result, match in zip(result.faces, matches, strict=True):
-            _face_create(photo, face_result, match, previous=old_faces)
-        if photo.purpose == Photo.Purpose.ENROL and not photo.faces.filter(
-            person=photo.person_id, is_reference=True
-        ).exists():
-            try:
-                person_enrol(person=photo.person, photo=photo)
-            except ValidationError as exc:
-                photo.error = " ".join(exc.messages)
-                photo.save(update_fields=["error"])
-    transaction.on_commit(lambda: _delete_files(old_files))
+    written: list = []  # new crops: removed again if the transaction does not commit
+    try:
+        with transaction.atomic():
+            if not _photo_finish(
+                photo, status=Photo.Status.DONE, width=result.width, height=result.height,
+                model_version=MODEL_VERSION, timings_ms=result.timings_ms,
+            ):
+                return photo
+            old_faces = list(photo.faces.all())
+            photo.faces.all().delete()
+            for face_result, match in zip(result.faces, matches, strict=True):
+                _face_create(photo, face_result, match, previous=old_faces, written=written)
+            if photo.purpose == Photo.Purpose.ENROL and not photo.faces.filter(
+                person=photo.person_id, is_reference=True
+            ).exists():
+                try:
+                    person_enrol(person=photo.person, photo=photo)
+                except ValidationError as exc:
+                    photo.error = " ".join(exc.messages)
+                    photo.save(update_fields=["error"])
+            transaction.on_commit(lambda: files.delete(f.crop for f in old_faces))
+    except BaseException:
+        files.delete(written)
+        raise
     return photo
 
 
@@ -292,9 +347,9 @@ def photo_reanalyse(*, photo: Photo) -> None:
 def photo_delete(*, photo: Photo, actor: AbstractBaseUser | None = None) -> None:
     """Delete a photo, its faces, and their files."""
     audit(actor=actor, action=AuditEvent.Action.DELETE_PHOTO, target=f"photo {photo.pk}")
-    files = _photo_files(Photo.objects.filter(pk=photo.pk))
+    stored = _photo_files(Photo.objects.filter(pk=photo.pk))
     photo.delete()
-    transaction.on_commit(lambda: _delete_files(files))
+    transaction.on_commit(lambda: files.delete(stored))
 
 
 @dataclass(frozen=True)
@@ -317,10 +372,10 @@ def photos_purge_expired(
     if dry_run:
         return result
     with transaction.atomic():
-        files = [f.crop for f in faces] + [p.file for p in photos]  # their faces are in faces
+        stored = [f.crop for f in faces] + [p.file for p in photos]  # their faces are in faces
         faces.delete()
         photos.delete()
-        transaction.on_commit(lambda: _delete_files(files))
+        transaction.on_commit(lambda: files.delete(stored))
     return result
 
 
@@ -329,38 +384,64 @@ def user_photos_delete(*, user: AbstractBaseUser) -> int:
     Reference faces in them go too, so people may lose references. Returns the photo count."""
     photos = Photo.objects.filter(uploaded_by=user)
     with transaction.atomic():
-        files = _photo_files(photos)
+        stored = _photo_files(photos)
         _, deleted = photos.delete()
-        transaction.on_commit(lambda: _delete_files(files))
+        transaction.on_commit(lambda: files.delete(stored))
     return deleted.get(Photo._meta.label, 0)
 
 
 def photos_requeue_stuck(*, now: datetime | None = None) -> int:
     """The sweep: queue again every photo that should be moving and is not. Returns how many.
 
-    A photo counts as stuck when it is pending and was never queued (Redis was down), or
-    was queued or started longer than FACEWEB_STUCK_AFTER_S ago (the job was lost with Redis,
-    or its worker died). A photo whose analysis started FACEWEB_MAX_ATTEMPTS times without
-    finishing is marked failed instead: it is probably what kills the worker.
+    - A processing photo whose claim is stale (``claim_is_stale``) goes back to pending, or
+      fails after FACEWEB_MAX_ATTEMPTS starts.
+    - A pending photo is queued when it was never queued (Redis was down), when its job is
+      lost (queued, and its marker is gone: Redis came back empty, see ``jobs``), or when it
+      was queued longer than FACEWEB_STUCK_AFTER_S ago.
+    Photos newer than JOB_GRACE_S are left to the publish under way.
     """
     now = now or timezone.now()
-    cutoff = now - timedelta(seconds=settings.FACEWEB_STUCK_AFTER_S)
-    stale = Photo.objects.filter(status=Photo.Status.PROCESSING, started_at__lt=cutoff)
-    stale.filter(attempts__gte=settings.FACEWEB_MAX_ATTEMPTS).update(
-        status=Photo.Status.FAILED, finished_at=now,
-        error="Analysis was started several times and never finished; the worker stopped "
-        "each time (perhaps out of memory). Try a smaller photo.",
-    )
-    stale.update(status=Photo.Status.PENDING)
-    due = Photo.objects.filter(status=Photo.Status.PENDING).filter(
-        Q(queued_at__isnull=True) | Q(queued_at__lt=cutoff)
-    )
-    queued = 0
-    for photo_id in due.order_by("created_at").values_list("pk", flat=True):
+    for photo in Photo.objects.filter(status=Photo.Status.PROCESSING):
+        if claim_is_stale(photo, now=now):
+            if photo.attempts >= settings.FACEWEB_MAX_ATTEMPTS:
+                _photo_fail(photo, GAVE_UP)
+            else:
+                photo_release(photo=photo)
+    settled = now - timedelta(seconds=JOB_GRACE_S)
+    pending = Photo.objects.filter(status=Photo.Status.PENDING, created_at__lt=settled)
+    due = set(pending.filter(
+        Q(queued_at__isnull=True)
+        | Q(queued_at__lt=now - timedelta(seconds=settings.FACEWEB_STUCK_AFTER_S))
+    ).values_list("pk", flat=True))
+    try:
+        queued = list(pending.filter(queued_at__lt=settled).values_list("pk", flat=True))
+        due |= jobs.markers_missing(queued)
+    except BROKER_ERRORS:
+        return 0  # Redis is down: nothing can be published; the next sweep tries again
+    count = 0
+    for photo_id in sorted(due):
         if not photo_queue(photo_id=photo_id):
             break  # Redis is down: the next sweep tries again
-        queued += 1
-    return queued
+        count += 1
+    Heartbeat.objects.update_or_create(name="sweep", defaults={"at": timezone.now()})
+    return count
+
+
+def files_remove_orphans(*, dry_run: bool = False) -> list[str]:
+    """The orphan sweep (Celery beat, hourly): remove stored files no row points at, older
+    than FACEWEB_ORPHAN_AFTER_S (see files.orphans_remove). Returns their names."""
+    known = set(Photo.objects.exclude(file="").values_list("file", flat=True))
+    known |= set(Face.objects.exclude(crop="").values_list("crop", flat=True))
+    return files.orphans_remove(known=known, older_than_s=settings.FACEWEB_ORPHAN_AFTER_S,
+                                dry_run=dry_run)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a job that failed with ``exc`` may succeed if retried later: the database is
+    locked or away, or storage is full or read-only (faults.describe names them all)."""
+    from recognition import faults
+
+    return isinstance(exc, TRANSIENT_ERRORS) or faults.describe(exc) is not None
 
 
 def match_threshold() -> float:
@@ -449,7 +530,7 @@ def face_mark_not_a_face(*, face: Face, actor: AbstractBaseUser | None = None) -
           detail=f"in photo {face.photo_id}")
     crop = face.crop
     face.delete()
-    transaction.on_commit(lambda: _delete_files([crop]))
+    transaction.on_commit(lambda: files.delete([crop]))
 
 
 def face_mark_not_this_person(*, face: Face) -> Face:
@@ -545,7 +626,7 @@ def image_analyse_now(*, file: File):
 
     def analyse_now():
         started.set()
-        return analyse.analyse_image(images.load_image(file))
+        return analyse.analyse_file(file)
 
     job = _analysis_thread.submit(analyse_now)
     if not started.wait(timeout=settings.FACEWEB_SYNC_WAIT_S) and job.cancel():
@@ -670,8 +751,11 @@ def _photo_fail(photo: Photo, error: str) -> Photo:
     return photo
 
 
-def _face_create(photo: Photo, result, match: selectors.Match, *, previous: list[Face]) -> Face:
-    """Store one FaceResult; keep a person's earlier assignment of a face in the same place."""
+def _face_create(
+    photo: Photo, result, match: selectors.Match, *, previous: list[Face], written: list
+) -> Face:
+    """Store one FaceResult; keep a person's earlier assignment of a face in the same place.
+    Its crop is added to ``written`` (removed by the caller if the transaction fails)."""
     box = [float(v) for v in result.detection.box]
     face = Face(
         photo=photo, box=box, landmarks=np.asarray(result.detection.landmarks).tolist(),
@@ -690,7 +774,8 @@ def _face_create(photo: Photo, result, match: selectors.Match, *, previous: list
         face.person_id, face.decision = match.person_id, Face.Decision.AUTO
     buffer = io.BytesIO()
     Image.fromarray(result.chip).save(buffer, format="JPEG", quality=90)
-    face.crop.save(files.stored_name("JPEG"), ContentFile(buffer.getvalue()), save=False)
+    files.store(face.crop, files.stored_name("JPEG"), ContentFile(buffer.getvalue()))
+    written.append(face.crop)
     face.save()
     return face
 
@@ -764,13 +849,4 @@ def file_viewed(*, user: AbstractBaseUser, photo: Photo, face: Face | None = Non
 
 def _photo_files(photos) -> list:
     """The stored files of ``photos`` and of their faces' crops."""
-    files = [p.file for p in photos]
-    files += [f.crop for f in Face.objects.filter(photo__in=photos)]
-    return files
-
-
-def _delete_files(files: list) -> None:
-    """Remove stored files after the rows are gone; a missing file is not an error."""
-    for file in files:
-        if file:
-            file.storage.delete(file.name)
+    return [p.file for p in photos] + [f.crop for f in Face.objects.filter(photo__in=photos)]

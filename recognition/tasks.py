@@ -1,22 +1,38 @@
 """Celery tasks: translate a job into service calls, nothing more (see services)."""
 
+import contextlib
+
 from celery import shared_task
 from django.conf import settings
 
-from recognition import services
+from recognition import jobs, services
 
 
 @shared_task(bind=True, max_retries=5)
-def analyse_photo(self, photo_id: int) -> None:
-    """Analyse one photo. Safe to run twice: only the run that claims the photo works on it."""
-    photo = services.photo_claim(photo_id=photo_id)
-    if photo is None:
-        return  # gone, finished, or claimed by another run
+def analyse_photo(self, photo_id: int, abandoned: int | None = None) -> None:
+    """Analyse one photo. Safe to run twice: only the run that claims the photo works on it.
+    A transient failure (database, full or read-only storage) hands the photo back and
+    retries with backoff; ``abandoned`` is the claim a retry may take over when handing back
+    failed too."""
+    jobs.marker_clear(photo_id)
+    photo = None
     try:
+        photo = services.photo_claim(photo_id=photo_id, abandoned=abandoned)
+        if photo is None:
+            return  # gone, finished, or held by a live claim
         services.photo_analyse(photo=photo)
-    except services.TRANSIENT_ERRORS as exc:
-        services.photo_release(photo=photo)
-        raise self.retry(exc=exc, countdown=5 * 2**self.request.retries) from exc
+    except Exception as exc:
+        if not services.is_transient(exc):
+            raise
+        if photo is not None:
+            abandoned = photo.attempts
+            with contextlib.suppress(Exception):
+                services.photo_release(photo=photo)
+        retry = self.retry(exc=exc, countdown=5 * 2**self.request.retries, throw=False,
+                           kwargs={"photo_id": photo_id, "abandoned": abandoned})
+        with contextlib.suppress(Exception):  # without it, the sweep sends one more job
+            jobs.marker_set(photo_id)
+        raise retry from exc
 
 
 @shared_task
@@ -30,3 +46,9 @@ def purge_expired_photos() -> int:
 def requeue_stuck_photos() -> int:
     """The periodic sweep (Celery beat): queue photos that a broker or worker outage left behind."""
     return services.photos_requeue_stuck()
+
+
+@shared_task
+def remove_orphan_files() -> int:
+    """The orphan sweep (Celery beat, hourly): stored files that no row points at."""
+    return len(services.files_remove_orphans())

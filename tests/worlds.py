@@ -89,6 +89,10 @@ class RedisServer:
     def stop(self) -> None:
         stop_group(self.process)
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: without persistence, every queued job is lost."""
+        stop_group(self.process, signal.SIGKILL)
+
 
 def worker_database_env() -> dict[str, str]:
     """Settings that point another process at this run's test database."""

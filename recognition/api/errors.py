@@ -23,6 +23,7 @@ from rest_framework import exceptions, status
 from rest_framework.fields import get_error_detail
 from rest_framework.response import Response
 
+from recognition import faults
 from recognition.pipeline.image import ImageError
 from recognition.pipeline.models import ModelNotInstalled
 from recognition.services import AnalysisBusy, NoFaceFound
@@ -75,6 +76,10 @@ def _translate(exc: Exception) -> Exception:
         return NoFace(str(exc))
     if isinstance(exc, ModelNotInstalled):
         return Unavailable(str(exc), code="models_not_installed")
+    if (fault := faults.describe(exc)) is not None:
+        unavailable = Unavailable(fault.message, code=fault.code)
+        unavailable.wait = faults.RETRY_AFTER_S
+        return unavailable
     if isinstance(exc, AnalysisBusy):
         busy = Unavailable(str(exc), code="busy")
         busy.wait = 5  # seconds, sent as Retry-After

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -22,11 +23,37 @@ from recognition.pipeline import align as alignment
 from recognition.pipeline import detect as detection
 from recognition.pipeline import embed as embedding
 from recognition.pipeline import expression, models
+from recognition.pipeline import image as image_io
 from recognition.pipeline.types import EXPRESSIONS, Detection, FaceResult, ImageAnalysis
 
 # Same person when the distance is below this: the best global threshold on LFW dev, 0.420
 # (see ``eval_lfw``), rounded to two decimals.
 DEFAULT_THRESHOLD = 0.42
+
+
+# Big JPEGs are decoded at no less than this (longer side): detection runs at
+# detect.DEFAULT_MAX_SIDE anyway, and a face it can find is still large enough here for an
+# aligned chip, while a 50 MP photo decodes in a quarter of the memory and time.
+DECODE_SIDE = 2 * detection.DEFAULT_MAX_SIDE
+
+
+def analyse_file(source, *, max_pixels: int = image_io.DEFAULT_MAX_PIXELS) -> ImageAnalysis:
+    """``analyse_image`` on an image file (see ``image.load_image`` for ``source``), decoded at
+    reduced size where that loses nothing (``DECODE_SIDE``); boxes, landmarks, width and height
+    are in pixels of the full upright image. Raises image.ImageError for a bad file."""
+    array, (width, height) = image_io.load_reduced(source, side=DECODE_SIDE, max_pixels=max_pixels)
+    analysis = analyse_image(array)
+    sx, sy = width / analysis.width, height / analysis.height
+    if (sx, sy) == (1.0, 1.0):
+        return analysis
+    scale = np.array([sx, sy])
+    faces = []
+    for face in analysis.faces:
+        box = (np.asarray(face.detection.box).reshape(2, 2) * scale).ravel()
+        landmarks = (face.detection.landmarks * scale).astype(np.float32)
+        detected = replace(face.detection, box=tuple(float(v) for v in box), landmarks=landmarks)
+        faces.append(replace(face, detection=detected))
+    return replace(analysis, width=width, height=height, faces=faces)
 
 
 def analyse_image(

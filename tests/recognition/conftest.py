@@ -11,17 +11,21 @@ A real Redis and a real worker process: see tests/worlds.py, and ``enter`` in te
 
 import sys
 import types
+from pathlib import Path
 
 import pytest
 
 import recognition.pipeline
 from recognition import selectors
+from recognition.pipeline.image import load_image
 from recognition.pipeline.types import ImageAnalysis
 
 
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "media" / "uploading")
+    Path(settings.FILE_UPLOAD_TEMP_DIR).mkdir(parents=True)
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +36,8 @@ def _empty_gallery_cache():
 
 
 class FakePipeline:
-    """``analyse_image`` returns ``faces`` for any image, or raises ``error``."""
+    """``analyse_image`` returns ``faces`` for any image, or raises ``error``; ``analyse_file``
+    decodes the file for real first."""
 
     DEFAULT_THRESHOLD = 0.6
 
@@ -49,12 +54,15 @@ class FakePipeline:
         return ImageAnalysis(width=width, height=height, faces=list(self.faces),
                              timings_ms={"detect": 1.0})
 
+    def analyse_file(self, source) -> ImageAnalysis:
+        return self.analyse_image(load_image(source))
+
 
 @pytest.fixture
 def fake_pipeline(monkeypatch) -> FakePipeline:
     fake = FakePipeline()
     module = types.ModuleType("recognition.pipeline.analyse")
-    module.analyse_image = fake.analyse_image
+    module.analyse_image, module.analyse_file = fake.analyse_image, fake.analyse_file
     module.DEFAULT_THRESHOLD = fake.DEFAULT_THRESHOLD
     monkeypatch.setitem(sys.modules, "recognition.pipeline.analyse", module)
     monkeypatch.setattr(recognition.pipeline, "analyse", module, raising=False)
@@ -63,8 +71,19 @@ def fake_pipeline(monkeypatch) -> FakePipeline:
 
 @pytest.fixture
 def queued(monkeypatch) -> list[int]:
+    """The photo ids whose jobs were published, in order, with no Redis: the publish and the
+    job markers (recognition.jobs) are kept in this process. ``queued.markers`` is the set of
+    ids with a marker; remove one to play a job that Redis lost."""
+    from recognition import jobs
     from recognition.tasks import analyse_photo
 
-    ids: list[int] = []
+    class Queued(list):
+        markers: set[int]
+
+    ids = Queued()
+    ids.markers = set()
     monkeypatch.setattr(analyse_photo, "delay", ids.append)
+    monkeypatch.setattr(jobs, "marker_set", ids.markers.add)
+    monkeypatch.setattr(jobs, "marker_clear", ids.markers.discard)
+    monkeypatch.setattr(jobs, "markers_missing", lambda photo_ids: set(photo_ids) - ids.markers)
     return ids

@@ -2,6 +2,8 @@
 
 import hashlib
 import logging
+import socket
+import subprocess
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,8 +12,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 from django.utils import timezone
 
-from recognition import services
-from recognition.models import Face, Person, Photo
+from recognition import jobs, services
+from recognition.models import Face, Heartbeat, Person, Photo
 from recognition.pipeline.image import ImageError
 from recognition.pipeline.models import ModelNotInstalled
 from tests.factories import (
@@ -97,8 +99,43 @@ def test_a_pending_photo_is_claimed_once():
     photo = make_photo(status=Photo.Status.PENDING)
     claimed = services.photo_claim(photo_id=photo.pk)
     assert claimed.status == Photo.Status.PROCESSING and claimed.attempts == 1
+    assert claimed.claimed_by == jobs.this_process()
     assert services.photo_claim(photo_id=photo.pk) is None
     assert services.photo_claim(photo_id=photo.pk + 1000) is None
+
+
+def test_a_job_delivered_again_takes_over_at_once_a_photo_whose_worker_process_died():
+    photo = stuck_photo(Photo.Status.PROCESSING, seconds_ago=1, attempts=1,
+                        claimed_by=exited_process())
+    claimed = services.photo_claim(photo_id=photo.pk)
+    assert claimed.status == Photo.Status.PROCESSING and claimed.attempts == 2
+    assert claimed.claimed_by == jobs.this_process()
+
+
+def test_a_live_claim_is_left_alone_until_it_expires(settings):
+    settings.FACEWEB_STUCK_AFTER_S = 60
+    alive = stuck_photo(Photo.Status.PROCESSING, seconds_ago=59, attempts=1,
+                        claimed_by="another-host:1")
+    assert services.photo_claim(photo_id=alive.pk) is None
+    expired = stuck_photo(Photo.Status.PROCESSING, seconds_ago=61, attempts=1,
+                          claimed_by="another-host:1")
+    assert services.photo_claim(photo_id=expired.pk).attempts == 2
+
+
+def test_a_retry_takes_over_the_claim_its_earlier_run_abandoned():
+    photo = make_photo(status=Photo.Status.PENDING)
+    first = services.photo_claim(photo_id=photo.pk)  # handing it back failed: still ours
+    assert services.photo_claim(photo_id=photo.pk) is None
+    assert services.photo_claim(photo_id=photo.pk, abandoned=first.attempts).attempts == 2
+
+
+def test_a_photo_whose_worker_died_on_it_every_time_fails_instead_of_being_taken_over(settings):
+    settings.FACEWEB_MAX_ATTEMPTS = 3
+    photo = stuck_photo(Photo.Status.PROCESSING, seconds_ago=1, attempts=3,
+                        claimed_by=exited_process())
+    assert services.photo_claim(photo_id=photo.pk) is None
+    photo.refresh_from_db()
+    assert photo.status == Photo.Status.FAILED and "never finished" in photo.error
 
 
 def test_photo_analyse_stores_every_face_with_its_crop_and_marks_the_photo_done(fake_pipeline):
@@ -377,34 +414,64 @@ def test_photo_delete_removes_its_faces_and_files(django_capture_on_commit_callb
 # --- the sweep ---------------------------------------------------------------------------------
 
 
-def stuck_photo(status: str, *, seconds_ago: float, queued: bool = True, attempts: int = 0):
+def stuck_photo(
+    status: str, *, seconds_ago: float, queued: bool = True, attempts: int = 0,
+    claimed_by: str = "",
+):
+    """A photo created, queued and (if processing) claimed ``seconds_ago``."""
     at = timezone.now() - timedelta(seconds=seconds_ago)
     photo = make_photo(status=status)
     Photo.objects.filter(pk=photo.pk).update(
-        queued_at=at if queued else None, started_at=at, attempts=attempts
+        created_at=at, queued_at=at if queued else None, started_at=at, attempts=attempts,
+        claimed_by=claimed_by,
     )
     return photo
 
 
-def test_the_sweep_queues_photos_that_were_never_queued_or_have_waited_too_long(queued, settings):
+def exited_process() -> str:
+    """``host:pid`` of a process of this host that has exited."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return f"{socket.gethostname()}:{child.pid}"
+
+
+def test_the_sweep_queues_photos_never_queued_or_whose_job_redis_lost(queued, settings):
     settings.FACEWEB_STUCK_AFTER_S = 60
-    never = stuck_photo(Photo.Status.PENDING, seconds_ago=1, queued=False)
-    lost = stuck_photo(Photo.Status.PENDING, seconds_ago=61)
-    stuck_photo(Photo.Status.PENDING, seconds_ago=30)  # queued recently: leave it
+    never = stuck_photo(Photo.Status.PENDING, seconds_ago=10, queued=False)
+    lost = stuck_photo(Photo.Status.PENDING, seconds_ago=10)  # queued, and no marker
+    waiting = stuck_photo(Photo.Status.PENDING, seconds_ago=10)
+    queued.markers.add(waiting.pk)  # its job is still in Redis
+    stuck_photo(Photo.Status.PENDING, seconds_ago=1, queued=False)  # its publish is under way
     stuck_photo(Photo.Status.DONE, seconds_ago=600)
     assert services.photos_requeue_stuck() == 2
     assert queued == [never.pk, lost.pk]
+    assert Heartbeat.objects.get(name="sweep").at > timezone.now() - timedelta(seconds=5)
 
 
-def test_the_sweep_hands_back_photos_whose_worker_died(queued, settings):
+def test_the_sweep_queues_a_photo_waiting_longer_than_stuck_after_even_with_a_marker(
+    queued, settings
+):
     settings.FACEWEB_STUCK_AFTER_S = 60
-    dead = stuck_photo(Photo.Status.PROCESSING, seconds_ago=61, attempts=1)
-    busy = stuck_photo(Photo.Status.PROCESSING, seconds_ago=5, attempts=1)
+    photo = stuck_photo(Photo.Status.PENDING, seconds_ago=61)
+    queued.markers.add(photo.pk)
     assert services.photos_requeue_stuck() == 1
-    assert queued == [dead.pk]
-    dead.refresh_from_db()
-    busy.refresh_from_db()
-    assert dead.status == Photo.Status.PENDING and busy.status == Photo.Status.PROCESSING
+    assert queued == [photo.pk]
+
+
+def test_the_sweep_hands_back_photos_whose_worker_died_or_whose_claim_expired(queued, settings):
+    settings.FACEWEB_STUCK_AFTER_S = 60
+    expired = stuck_photo(Photo.Status.PROCESSING, seconds_ago=61, attempts=1)
+    crashed = stuck_photo(Photo.Status.PROCESSING, seconds_ago=10, attempts=1,
+                          claimed_by=exited_process())
+    busy = stuck_photo(Photo.Status.PROCESSING, seconds_ago=10, attempts=1,
+                       claimed_by=jobs.this_process())
+    elsewhere = stuck_photo(Photo.Status.PROCESSING, seconds_ago=10, attempts=1,
+                            claimed_by="another-host:1")
+    assert services.photos_requeue_stuck() == 2
+    assert queued == [expired.pk, crashed.pk]
+    statuses = {p.pk: p.status for p in Photo.objects.all()}
+    assert statuses[expired.pk] == statuses[crashed.pk] == Photo.Status.PENDING
+    assert statuses[busy.pk] == statuses[elsewhere.pk] == Photo.Status.PROCESSING
 
 
 def test_the_sweep_gives_up_on_a_photo_that_killed_its_worker_every_time(queued, settings):
@@ -417,8 +484,8 @@ def test_the_sweep_gives_up_on_a_photo_that_killed_its_worker_every_time(queued,
 
 def test_the_sweep_stops_at_the_first_publish_that_fails(celery_broker):
     celery_broker("redis://127.0.0.1:1/0")
-    stuck_photo(Photo.Status.PENDING, seconds_ago=1, queued=False)
-    stuck_photo(Photo.Status.PENDING, seconds_ago=1, queued=False)
+    stuck_photo(Photo.Status.PENDING, seconds_ago=10, queued=False)
+    stuck_photo(Photo.Status.PENDING, seconds_ago=10, queued=False)
     assert services.photos_requeue_stuck() == 0
     assert Photo.objects.filter(queued_at__isnull=True).count() == 2
 

@@ -2,9 +2,11 @@
 
 import subprocess
 import sys
+from datetime import timedelta
 
 import pytest
 from django.db import OperationalError
+from django.utils import timezone
 
 from recognition import services, tasks
 from recognition.models import Photo
@@ -37,7 +39,7 @@ def test_a_transient_database_error_hands_the_photo_back_and_retries_with_backof
     def analyse(*, photo):
         raise OperationalError("database is locked")
 
-    def retry(*, exc, countdown):
+    def retry(*, exc, countdown, throw, kwargs):
         countdowns.append(countdown)
         return RuntimeError("retry")
 
@@ -61,6 +63,7 @@ def test_other_failures_are_not_retried(fake_pipeline):
 
 def test_the_sweep_task_requeues_stuck_photos(queued):
     photo = make_photo(status=Photo.Status.PENDING)
+    Photo.objects.filter(pk=photo.pk).update(created_at=timezone.now() - timedelta(minutes=1))
     assert tasks.requeue_stuck_photos() == 1
     assert queued == [photo.pk]
 

@@ -256,6 +256,10 @@ FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o750
 # Uploads too big for memory are spooled here (recognition.files.UPLOADING_DIR): storing one is
 # a rename, and the orphan sweep removes what a web process killed mid-upload left.
 FILE_UPLOAD_TEMP_DIR = str(MEDIA_ROOT / "uploading")
+FILE_UPLOAD_HANDLERS = [
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "recognition.files.SpoolingUploadHandler",
+]
 FACEWEB_FILE_SENDER = os.environ.get("FACEWEB_FILE_SENDER", "")
 if FACEWEB_FILE_SENDER not in {"", "x-accel-redirect", "x-sendfile"}:
     raise ValueError("FACEWEB_FILE_SENDER must be x-accel-redirect, x-sendfile or empty, got "

@@ -47,14 +47,14 @@ def describe(exc: BaseException) -> Fault | None:
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    """handler500: a named fault as 503 (JSON under /api/, a page elsewhere), anything else
-    as Django's own 500. The page is rendered without the request: the session and the user
-    may live in the database that failed."""
+    """handler500: a named fault as 503 (JSON under /api/ and to pages' scripts that ask for
+    JSON, else a page), anything else as Django's own 500. The page is rendered without the
+    request: the session and the user may live in the database that failed."""
     fault = describe(sys.exc_info()[1]) if sys.exc_info()[1] else None
     if fault is None:
         return django_server_error(request)
     logger.error("503 %s: %s", fault.code, sys.exc_info()[1])
-    if request.path.startswith("/api/"):
+    if request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", ""):
         response = JsonResponse({"error": {"code": fault.code, "message": fault.message}},
                                 status=503)
     else:

@@ -28,6 +28,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
+from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, Http404, HttpResponse
 from PIL import Image
@@ -50,6 +51,21 @@ logger = logging.getLogger(__name__)
 def stored_name(image_format: str) -> str:
     """A new random file name for an image of ``image_format`` (a key of ``SUFFIXES``)."""
     return f"{secrets.token_urlsafe(18)}{SUFFIXES[image_format]}"
+
+
+class SpoolingUploadHandler(TemporaryFileUploadHandler):
+    """Django's handler for uploads too big for memory, which also removes its spool file when
+    writing it fails (a full disk), instead of leaving that to the garbage collector."""
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
+        try:
+            return super().receive_data_chunk(raw_data, start)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(self.file.temporary_file_path())
+            with contextlib.suppress(OSError):
+                self.file.close()
+            raise
 
 
 def store(file: FieldFile, name: str, content: File) -> None:

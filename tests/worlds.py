@@ -94,6 +94,37 @@ class RedisServer:
         stop_group(self.process, signal.SIGKILL)
 
 
+@contextlib.contextmanager
+def tmpfs(directory: Path, *, size: str = "1m") -> Iterator[Path]:
+    """A small tmpfs mounted on ``directory`` (made if needed): a disk that fills up, or (see
+    ``read_only``) one that cannot be written. Needs root; skips the test, saying why, where
+    mounting is refused."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs (a full or read-only disk) needs root, as in CI")
+    directory.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs",
+                              str(directory)], capture_output=True, text=True, check=False)
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield directory
+    finally:
+        subprocess.run(["umount", "-l", str(directory)], check=False)
+
+
+def read_only(directory: Path) -> None:
+    """Make a ``tmpfs`` read-only, as a filesystem remounted after errors would be."""
+    subprocess.run(["mount", "-o", "remount,ro", str(directory)], check=True)
+
+
+def fill(directory: Path) -> None:
+    """Write into ``directory`` until its filesystem is full."""
+    with contextlib.suppress(OSError), (directory / "filler").open("wb") as f:
+        while True:
+            f.write(b"\0" * 4096)
+            f.flush()
+
+
 def worker_database_env() -> dict[str, str]:
     """Settings that point another process at this run's test database."""
     db = connection.settings_dict

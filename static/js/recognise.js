@@ -58,7 +58,7 @@ function send(file, source, view) {
       try { body = JSON.parse(xhr.responseText); } catch { /* an HTML error page */ }
       if (xhr.status === 202 && body.photos?.length) resolve(body.photos[0]);
       else {
-        view.fail(body.errors?.join(' ') || `The server refused the upload (${xhr.status}).`);
+        view.fail(body.errors?.join(' ') || body.error?.message || `The server refused the upload (${xhr.status}).`);
         resolve(null);
       }
     });

@@ -328,6 +328,12 @@ FACEWEB_SWEEP_INTERVAL_S = env_int("FACEWEB_SWEEP_INTERVAL_S", 15)
 # Stored files no row points at (a process killed between writing a file and its row) are
 # removed by an hourly sweep once they are this old.
 FACEWEB_ORPHAN_AFTER_S = env_int("FACEWEB_ORPHAN_AFTER_S", 3600)
+# A worker process holding more memory than this after a job is replaced by a fresh one
+# (between jobs, never during one; the new one loads the models again, ~5 s). Measured in one
+# process: models loaded and a small photo 830 MiB, after a 14 MP photo 1,340 MiB, after a
+# 50 MP one 1,620 MiB, kept since (TensorFlow's allocator does not give it back).
+FACEWEB_WORKER_MAX_MEMORY_MB = env_int("FACEWEB_WORKER_MAX_MEMORY_MB", 1536)
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = FACEWEB_WORKER_MAX_MEMORY_MB * 1024  # KiB
 # Retention: photos, crops and non-reference faces older than this many days are deleted by a
 # daily task (0: kept until someone deletes them). `manage.py purge_expired --dry-run` counts.
 FACEWEB_RETENTION_DAYS = env_int("FACEWEB_RETENTION_DAYS", 0)

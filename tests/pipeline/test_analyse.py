@@ -5,6 +5,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 from recognition.pipeline import analyse, embed, models
 from recognition.pipeline.image import load_image
@@ -98,3 +99,22 @@ def test_an_image_without_faces_gives_no_faces(analysed):
     assert analysis.faces == []
     assert (analysis.width, analysis.height) == (640, 480)
     assert set(analysis.timings_ms) == {"detect", "align", "embed", "expression"}
+
+
+def test_a_big_photo_gives_the_same_faces_in_its_own_pixels_as_at_full_size(
+    analysed, samples_dir, tmp_path
+):
+    """analyse_file decodes a big JPEG at reduced size and maps the faces back."""
+    with Image.open(samples_dir / FR / "obama.jpg") as photo:
+        canvas = Image.new("RGB", (6000, 4000), "white")
+        canvas.paste(photo.resize((photo.width * 3, photo.height * 3)), (2000, 1000))
+    path = tmp_path / "big.jpg"
+    canvas.save(path, quality=92)
+
+    reduced = analyse.analyse_file(path)
+    full = analyse.analyse_image(load_image(path))
+    assert (reduced.width, reduced.height) == (full.width, full.height) == (6000, 4000)
+    face, expected = only_face(reduced), only_face(full)
+    assert np.allclose(face.detection.box, expected.detection.box, atol=12)
+    assert np.allclose(face.detection.landmarks, expected.detection.landmarks, atol=12)
+    assert analyse.distance(face.embedding, expected.embedding) < 0.1

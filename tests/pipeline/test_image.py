@@ -16,6 +16,7 @@ from recognition.pipeline.image import (
     UnsupportedImage,
     downscale,
     load_image,
+    load_reduced,
 )
 
 
@@ -152,3 +153,25 @@ def test_downscale_shrinks_the_longer_side_and_reports_the_scale():
     assert small.shape == (250, 500, 3) and scale == 0.25
     same, scale = downscale(image, max_side=4000)
     assert same is image and scale == 1.0
+
+
+def test_a_big_jpeg_is_decoded_at_reduced_size_never_below_the_side_asked_for():
+    pixels = np.zeros((4000, 6000, 3), np.uint8)
+    pixels[:400, :600] = (255, 0, 0)  # the top-left tenth, red
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored on its side: shown turned a quarter clockwise
+    data = encode(Image.fromarray(pixels), "JPEG", quality=90, exif=exif)
+
+    reduced, full = load_reduced(data, side=1000)
+    assert full == (4000, 6000)  # the upright photo's size: taller than wide
+    assert reduced.shape == (1500, 1000, 3)  # 1/4; 1/8 would be 750 pixels, below 1000
+    assert reduced[5, -5, 0] > 200 and reduced[5, -5, 1] < 60  # stored top-left, shown top-right
+    assert reduced[-5, 5, 0] < 60
+
+
+def test_other_formats_and_small_jpegs_decode_at_full_size():
+    png = encode(Image.fromarray(marked_rgb(3000, 2000)), "PNG")
+    assert load_reduced(png, side=1000)[0].shape == (2000, 3000, 3)
+    jpeg = encode(Image.fromarray(marked_rgb(900, 600)), "JPEG")
+    image, full = load_reduced(jpeg, side=1000)
+    assert image.shape == (600, 900, 3) and full == (900, 600)

@@ -9,6 +9,8 @@ import secrets
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from kombu import Queue
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -293,6 +295,13 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5}
 CELERY_TASK_IGNORE_RESULT = True  # results live in the database, not in Redis
+# The periodic tasks (the sweep, the orphan and retention purges) have a queue of their own,
+# which workers take from in turn with the photos' queue: a backlog of photos never holds
+# back the sweep that recovers lost ones.
+CELERY_TASK_QUEUES = (Queue("celery"), Queue("maintenance"))
+CELERY_TASK_ROUTES = {"recognition.tasks.requeue_stuck_photos": {"queue": "maintenance"},
+                      "recognition.tasks.remove_orphan_files": {"queue": "maintenance"},
+                      "recognition.tasks.purge_expired_photos": {"queue": "maintenance"}}
 CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / "var" / "celerybeat-schedule")
 
 # --- Recognition -------------------------------------------------------------------------------

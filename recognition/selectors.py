@@ -340,49 +340,11 @@ def photo_is_finished(*, photo_id: int) -> bool:
     return not Photo.objects.filter(pk=photo_id, status__in=unfinished).exists()
 
 
-def system_health(*, timeout: float = 1.0) -> dict:
-    """Whether the database, Redis and a Celery worker answer, and how much work waits.
-
-    Each probe gives up after about ``timeout`` seconds. ``queue.waiting`` is the jobs in
-    Redis not yet taken by a worker, ``queue.reserved`` those taken but not finished (a job
-    is acknowledged only when done); photo counts come from the database.
-    """
-    import redis
-    from django.conf import settings
-    from django.db import DatabaseError, connection
-
-    from faceweb.celery import app
-
-    report: dict = {"queue": {"waiting": None, "reserved": None}}
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        counts = dict(Photo.objects.order_by().values_list("status").annotate(n=Count("id")))
-        report["queue"].update({s: counts.get(s, 0) for s in Photo.Status.values})
-        report["database"] = {"ok": True}
-    except DatabaseError as exc:
-        report["database"] = {"ok": False, "error": str(exc)}
-    client = redis.Redis.from_url(
-        settings.REDIS_URL, socket_timeout=timeout, socket_connect_timeout=timeout
-    )
-    try:
-        with client:
-            client.ping()
-            report["queue"]["waiting"] = client.llen(app.conf.task_default_queue)
-            report["queue"]["reserved"] = client.hlen("unacked")  # kombu's Redis transport
-        report["redis"] = {"ok": True}
-    except redis.RedisError as exc:
-        report["redis"] = {"ok": False, "error": str(exc)}
-    report["workers"] = {"ok": False, "names": []}
-    if report["redis"]["ok"]:
-        # Waits the whole ``timeout``: every worker that answers in time is listed.
-        replies = app.control.ping(timeout=timeout)
-        report["workers"]["names"] = sorted(name for reply in replies for name in reply)
-        report["workers"]["ok"] = bool(replies)
-    else:
-        report["workers"]["error"] = "Redis is unreachable, so workers cannot be asked."
-    report["ok"] = all(report[k]["ok"] for k in ("database", "redis", "workers"))
-    return report
+def photo_status_counts() -> dict[str, int]:
+    """How many photos there are in each status, every status present."""
+    counts = dict.fromkeys(Photo.Status.values, 0)
+    counts.update(Photo.objects.order_by().values_list("status").annotate(n=Count("id")))
+    return counts
 
 
 def audit_events(

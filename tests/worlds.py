@@ -67,17 +67,18 @@ def stop_group(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
 
 
 class RedisServer:
-    """A throwaway redis-server on a free port, in its own directory, without persistence."""
+    """A throwaway redis-server on a free port, in its own directory, without persistence
+    unless ``args`` (more redis-server options, e.g. ``["--appendonly", "yes"]``) say so."""
 
-    def __init__(self, directory: Path):
-        self.directory, self.port = directory, free_port()
+    def __init__(self, directory: Path, args: list[str] | None = None):
+        self.directory, self.port, self.args = directory, free_port(), args or []
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
         self.process = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.directory)],
+             "--appendonly", "no", "--dir", str(self.directory), *self.args],
             stdout=subprocess.DEVNULL, start_new_session=True,
         )
         for _ in range(100):

@@ -89,6 +89,25 @@ def _weights_path(directory: Path, name: str) -> Path:
     return directory / f"{name}.weights.h5"
 
 
+def installed_problems(directory: Path | None = None) -> list[str]:
+    """What is wrong with the converted models in ``directory`` (default ``model_dir()``):
+    missing, unreadable, or not matching the checksum ``installed.json`` records. Empty when
+    every model would load. Hashes files only: no TensorFlow."""
+    directory = directory or model_dir()
+    record, problems = _read_record(directory), []
+    for name in CONVERTED:
+        path = _weights_path(directory, name)
+        sha256 = record.get(name, {}).get("sha256")
+        try:
+            if sha256 is None or not path.is_file():
+                problems.append(f"{name} is not installed in {directory}")
+            elif _sha256_files([path]) != sha256:
+                problems.append(f"{path} is corrupt (checksum mismatch)")
+        except OSError as exc:
+            problems.append(f"{path} cannot be read: {exc.strerror or exc}")
+    return problems
+
+
 def _fixed_input(model) -> np.ndarray:
     """A deterministic, non-trivial batch of one for the model's input shape (0..255 ramp)."""
     shape = (1, *model.input_shape[1:])

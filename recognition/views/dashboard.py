@@ -6,7 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
 from django.shortcuts import render
 
-from recognition import selectors
+from recognition import health, selectors
 
 # The worker ping waits this long for answers: a page load pays it once.
 HEALTH_TIMEOUT_S = 0.5
@@ -24,11 +24,29 @@ def dashboard(request):
                      for name, counts in stats.expressions_by_person],
     }
     return render(request, "recognition/dashboard.html", {
-        "stats": stats, "charts": charts, "health": selectors.system_health(timeout=HEALTH_TIMEOUT_S),
+        "stats": stats, "charts": charts, "health": _shown_health(request.user),
     })
 
 
 @login_required
 def dashboard_health(request):
     """Queue health for the dashboard to poll."""
-    return JsonResponse(selectors.system_health(timeout=HEALTH_TIMEOUT_S))
+    return JsonResponse(_shown_health(request.user))
+
+
+def _shown_health(user) -> dict:
+    """What the dashboard shows of ``health.system_health``: the workers (how many), Redis, the
+    queue, and whether new photos can be saved; only staff see why not (paths, errors)."""
+    report = health.system_health(timeout=HEALTH_TIMEOUT_S)
+    broken = [f"{part}: {report[part].get('error', 'failing')}" for part in ("database", "media")
+              if not report[part]["ok"]]
+    storage = {"ok": not broken}
+    if broken and user.is_staff:
+        storage["error"] = "; ".join(broken)
+    return {
+        "workers": {"ok": report["workers"]["ok"],
+                    "count": len(report["workers"].get("names", []))},
+        "redis": {"ok": report["redis"]["ok"]},
+        "storage": storage,
+        "queue": report["queue"],
+    }

@@ -66,9 +66,12 @@ async function refresh() {
     if (!response.ok) return;
     const health = await response.json();
     cell('worker').replaceChildren(health.workers.ok
-      ? status(true, `up (${health.workers.names.length})`)
+      ? status(true, `up (${health.workers.count})`)
       : status(false, health.redis.ok ? 'not answering' : 'unknown (Redis down)'));
     cell('redis').replaceChildren(health.redis.ok ? status(true, 'up') : status(false, 'down'));
+    cell('storage').replaceChildren(health.storage.ok
+      ? status(true, 'saving') : status(false, 'cannot save new photos'));
+    if (health.storage.error) cell('storage').append(` (${health.storage.error})`);
     const waiting = health.queue.waiting;
     if (health.redis.ok) cell('redis').append(`, ${waiting} job${waiting === 1 ? '' : 's'} waiting`);
     for (const name of ['pending', 'processing', 'failed', 'done']) {

@@ -80,3 +80,13 @@ def test_the_worker_parent_process_never_imports_tensorflow():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_periodic_tasks_have_a_queue_of_their_own_that_workers_take_from():
+    """A backlog of photos in the default queue never holds back the sweep."""
+    from faceweb.celery import app
+
+    for task in (tasks.requeue_stuck_photos, tasks.remove_orphan_files, tasks.purge_expired_photos):
+        assert app.amqp.router.route({}, task.name)["queue"].name == "maintenance"
+    assert app.amqp.router.route({}, tasks.analyse_photo.name)["queue"].name == "celery"
+    assert {q.name for q in app.conf.task_queues} == {"celery", "maintenance"}

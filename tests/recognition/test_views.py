@@ -493,6 +493,20 @@ def test_the_dashboard_counts_photos_faces_and_the_queue(client, staff):
     assert health["queue"]["pending"] == 1 and health["redis"]["ok"] is False
 
 
+def test_the_dashboard_says_when_photos_cannot_be_saved_and_only_staff_see_why(
+    client, staff, alice, settings, tmp_path
+):
+    settings.MEDIA_ROOT = tmp_path / "not-a-folder"
+    settings.MEDIA_ROOT.write_text("a file where the media folder should be")
+    for user, sees_why in ((alice, False), (staff, True)):
+        storage = client_for(client, user).get(reverse("recognition:dashboard_health")).json()
+        assert storage["storage"]["ok"] is False
+        assert ("not-a-folder" in storage["storage"].get("error", "")) is sees_why
+        assert set(storage) == {"workers", "redis", "storage", "queue"}
+        page = client.get(reverse("recognition:dashboard")).content.decode()
+        assert "cannot save new photos" in page and ("not-a-folder" in page) is sees_why
+
+
 def test_a_users_dashboard_counts_only_their_photos(client, alice, bob):
     photo_of(alice, None)
     photo_of(bob, None, None)

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from recognition import selectors
+from recognition import health
 from tests.factories import embedding, face_result, make_face, make_person, make_photo, png_bytes
 
 pytestmark = pytest.mark.django_db
@@ -91,9 +91,10 @@ def world(user, other_user, staff, fake_pipeline, monkeypatch):
     """Ada (a reference face), Bob, and a photo of ``user`` with an unknown face and a face
     matched to Ada. The stand-in pipeline finds one face; health reports all well."""
     fake_pipeline.faces = [face_result(embedding(1))]
-    monkeypatch.setattr(selectors, "system_health", lambda **_: {
-        "ok": True, "database": {"ok": True}, "redis": {"ok": True},
-        "workers": {"ok": True, "names": ["w@h"]}, "queue": {"waiting": 0, "reserved": 0},
+    monkeypatch.setattr(health, "system_health", lambda **_: {
+        "ok": True, "database": {"ok": True}, "media": {"ok": True},
+        "redis": {"ok": True, "persistent": True}, "workers": {"ok": True, "names": ["w@h"]},
+        "sweep": {"ok": True, "age_s": 3.0}, "queue": {"waiting": 0, "reserved": 0},
     })
     ada, bob = make_person("Ada"), make_person("Bob")
     photo = make_photo(uploaded_by=user)

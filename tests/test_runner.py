@@ -136,6 +136,7 @@ def test_the_runner_serves_in_production_and_restarts_a_crashed_web_server(run_e
         assert key.stat().st_mode & 0o777 == 0o600
 
         os.kill(started["web"], signal.SIGKILL)
+        killed = time.monotonic()
 
         def restarted() -> bool:
             web = services_of(runner.pid).get("web")
@@ -144,6 +145,7 @@ def test_the_runner_serves_in_production_and_restarts_a_crashed_web_server(run_e
                     and answers(f"{base}/accounts/login/"))
 
         wait_for(restarted, 15, "a new gunicorn, alone on the port, answering")
+        print(f"web server killed: answering again {time.monotonic() - killed:.1f} s later")
         now = services_of(runner.pid)
         groups.add(now["web"])
         assert {name: now[name] for name in ("redis", "worker", "beat")} == {

@@ -32,11 +32,14 @@ CHROMIUM_ARGS = [
 PASSWORD = "correct horse battery staple"
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def _playwright_beside_the_orm():
     """Playwright's sync API runs an event loop in this thread, which makes Django refuse ORM
-    calls as "async unsafe"; the test code is synchronous, so tell Django so."""
+    calls as "async unsafe"; the test code is synchronous, so tell Django so, for these
+    tests only (processes that later tests start inherit the environment)."""
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+    del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
 
 
 @pytest.fixture(scope="session")

@@ -333,10 +333,14 @@ if FACEWEB_STUCK_AFTER_S <= CELERY_TASK_TIME_LIMIT:
 FACEWEB_MAX_ATTEMPTS = env_int("FACEWEB_MAX_ATTEMPTS", 3)
 # How often the sweep looks for photos a worker or Redis outage left behind: the longest a
 # lost job waits once Redis is back.
-FACEWEB_SWEEP_INTERVAL_S = env_int("FACEWEB_SWEEP_INTERVAL_S", 15)
+FACEWEB_SWEEP_INTERVAL_S = env_int("FACEWEB_SWEEP_INTERVAL_S",
+                                   max(5, min(15, CELERY_TASK_TIME_LIMIT // 20)))
 # Stored files no row points at (a process killed between writing a file and its row) are
 # removed by an hourly sweep once they are this old.
 FACEWEB_ORPHAN_AFTER_S = env_int("FACEWEB_ORPHAN_AFTER_S", 3600)
+if FACEWEB_ORPHAN_AFTER_S < 600:
+    raise ValueError("FACEWEB_ORPHAN_AFTER_S must be at least 600: a younger file may still be "
+                     "waiting for its row")
 # A worker process holding more memory than this after a job is replaced by a fresh one
 # (between jobs, never during one; the new one loads the models again, ~5 s). Measured in one
 # process: models loaded and a small photo 830 MiB, after a 14 MP photo 1,340 MiB, after a

@@ -44,6 +44,9 @@ MAX_AGE_S = 3600
 # Where Django writes uploads too big to hold in memory: inside MEDIA_ROOT, so storing one is a
 # rename on the same filesystem and one killed mid-upload is found by ``orphans_remove``.
 UPLOADING_DIR = "uploading"
+# The folders of MEDIA_ROOT that hold the app's files (the upload_to of Photo.file and
+# Face.crop, and the spool): the orphan sweep looks nowhere else.
+ORPHAN_FOLDERS = ("photos", "faces", UPLOADING_DIR)
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +59,11 @@ def stored_name(image_format: str) -> str:
 class SpoolingUploadHandler(TemporaryFileUploadHandler):
     """Django's handler for uploads too big for memory, which also removes its spool file when
     writing it fails (a full disk), instead of leaving that to the garbage collector."""
+
+    def new_file(self, *args, **kwargs) -> None:
+        # The spool folder may be missing (a fresh volume mounted after start-up).
+        Path(settings.FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
+        super().new_file(*args, **kwargs)
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
         try:
@@ -92,24 +100,35 @@ def delete(files: Iterable[FieldFile]) -> None:
 
 
 def orphans_remove(*, known: set[str], older_than_s: float, dry_run: bool = False) -> list[str]:
-    """Remove the files under MEDIA_ROOT that are not in ``known`` (the names rows point at)
-    and were last written more than ``older_than_s`` ago (younger ones may be waiting for
-    their row). Returns their names, relative to MEDIA_ROOT; each is logged."""
+    """Remove the files in the app's own folders of MEDIA_ROOT (``ORPHAN_FOLDERS``) that are
+    not in ``known`` (the names rows point at) and were last written more than ``older_than_s``
+    ago (younger ones may be waiting for their row). Returns their names, relative to
+    MEDIA_ROOT; each is logged.
+
+    Refuses (logs, removes nothing) when ``known`` is empty but stored files exist: that is a
+    database that is new or not the one these files belong to, not a folder of orphans.
+    """
     root = Path(default_storage.location)
     cutoff = time.time() - older_than_s
+    found = []
+    for folder in ORPHAN_FOLDERS:
+        for directory, _, names in os.walk(root / folder):
+            found += [Path(directory, name) for name in names]
+    if not known and any(path.parts[len(root.parts)] != UPLOADING_DIR for path in found):
+        logger.error("Not removing orphan files: no row points at any of the %s files under %s; "
+                     "is this the right database?", len(found), root)
+        return []
     removed = []
-    for directory, _, names in os.walk(root):
-        for filename in names:
-            path = Path(directory, filename)
-            name = path.relative_to(root).as_posix()
-            with contextlib.suppress(FileNotFoundError):
-                if name in known or path.stat().st_mtime >= cutoff:
-                    continue
-                if not dry_run:
-                    path.unlink()
-                logger.warning("Orphan file %s (no row points at it)%s", name,
-                               "" if dry_run else ": removed")
-                removed.append(name)
+    for path in found:
+        name = path.relative_to(root).as_posix()
+        with contextlib.suppress(FileNotFoundError):
+            if name in known or path.stat().st_mtime >= cutoff:
+                continue
+            if not dry_run:
+                path.unlink()
+            logger.warning("Orphan file %s (no row points at it)%s", name,
+                           "" if dry_run else ": removed")
+            removed.append(name)
     return sorted(removed)
 
 

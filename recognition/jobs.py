@@ -8,8 +8,9 @@ the worker process holding a claim is alive.
   So a pending photo that was queued and has no marker lost its job, and the sweep queues it
   again at once instead of after a timeout. Written after the message, a marker never
   outlives a lost message; one left behind by a job that started first expires within a day.
-- **Claim holders.** A claim records ``host:pid`` of the worker process; on the same host a
-  dead pid means the claim is stale however recent it is.
+- **Claim holders.** A claim records the worker process (``machine:pid``, the machine named
+  so that two hosts or containers sharing a host name never pass for one); on the same
+  machine a dead pid means the claim is stale however recent it is.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+from pathlib import Path
 
 import redis
 
@@ -65,16 +67,27 @@ def markers_missing(photo_ids: list[int]) -> set[int]:
     return {pid for pid, found in zip(photo_ids, pipe.execute(), strict=True) if not found}
 
 
+def _machine() -> str:
+    """This machine as a claim names it: the host name, and what tells apart machines that
+    share one (the boot) and containers that share a machine (the pid namespace)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8]
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return socket.gethostname()
+    return f"{socket.gethostname()}#{boot}-{namespace}"
+
+
 def this_process() -> str:
-    """``host:pid`` of this process, as a claim records it."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """``machine:pid`` of this process, as a claim records it."""
+    return f"{_machine()}:{os.getpid()}"
 
 
 def holder_is_gone(claimed_by: str) -> bool:
     """Whether the process that wrote ``claimed_by`` is known to have exited: a process of this
-    host that is no more. One on another host cannot be checked: False."""
-    host, _, pid = claimed_by.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
+    machine that is no more. One elsewhere cannot be checked: False."""
+    machine, _, pid = claimed_by.rpartition(":")
+    if machine != _machine() or not pid.isdigit():
         return False
     try:
         os.kill(int(pid), 0)

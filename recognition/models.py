@@ -71,9 +71,12 @@ class Photo(models.Model):
     # Incremented by every claim: the number of times analysis started, and the token that
     # lets only the latest claim store its results.
     attempts = models.PositiveSmallIntegerField(default=0)
+    crashes = models.PositiveSmallIntegerField(
+        default=0, help_text="Claims whose worker process died (or timed out) mid-analysis",
+    )
     claimed_by = models.CharField(
         max_length=200, blank=True,
-        help_text="host:pid of the worker process holding the last claim (services.photo_claim)",
+        help_text="machine:pid of the worker process holding the last claim (see recognition.jobs)",
     )
     model_version = models.CharField(max_length=100, blank=True)
     timings_ms = models.JSONField(default=dict, blank=True)

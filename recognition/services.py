@@ -8,6 +8,8 @@ TensorFlow initialised there hangs in the forked children. The pipeline is impor
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import io
 import json
@@ -215,18 +217,27 @@ def photo_create(
 
 
 def photo_queue(*, photo_id: int) -> bool:
-    """Publish an analysis job for a photo, and its marker (see ``jobs``). Returns False, and
-    logs, when Redis is down: the photo stays pending and the sweep publishes it again."""
+    """Publish an analysis job for a photo (and ``photo_queued``). Returns False, and logs,
+    when Redis is down: the photo stays pending and the sweep publishes it again."""
     from recognition.tasks import analyse_photo  # tasks imports this module
 
+    at = timezone.now()  # before the publish: the job's claim is always later
     try:
         analyse_photo.delay(photo_id)
-        jobs.marker_set(photo_id)
     except BROKER_ERRORS as exc:
         logger.warning("Could not queue photo %s (%s); the sweep will retry", photo_id, exc)
         return False
-    Photo.objects.filter(pk=photo_id).update(queued_at=timezone.now())
+    photo_queued(photo_id=photo_id, at=at)
     return True
+
+
+def photo_queued(*, photo_id: int, at: datetime) -> None:
+    """Record a job published ``at`` for a photo (by ``photo_queue``, or a task's retry): its
+    time, and its marker in Redis (see ``jobs``). Without Redis the marker is missing, and the
+    sweep publishes one more job, which does nothing twice."""
+    Photo.objects.filter(pk=photo_id).update(queued_at=at)
+    with contextlib.suppress(*BROKER_ERRORS):
+        jobs.marker_set(photo_id)
 
 
 def photo_claim(
@@ -237,24 +248,26 @@ def photo_claim(
 
     A pending photo is claimed. So is a processing one whose claim is stale (``claim_is_stale``):
     the job that Celery delivers again after a worker process died takes its photo over at
-    once. So is one still held by the claim numbered ``abandoned`` (its ``attempts``), which
-    the caller's earlier run gave up without handing back. A photo already started
-    FACEWEB_MAX_ATTEMPTS times is failed instead: it is probably what kills the worker.
+    once, counting a crash; after FACEWEB_MAX_ATTEMPTS crashes the photo is failed instead (it
+    is probably what kills the worker). So is one still held by the claim numbered
+    ``abandoned`` (its ``attempts``), which the caller's earlier run could not hand back.
     """
     now = now or timezone.now()
     photo = Photo.objects.filter(pk=photo_id).first()
     if photo is None or photo.status not in (Photo.Status.PENDING, Photo.Status.PROCESSING):
         return None
-    if photo.status == Photo.Status.PROCESSING:
-        if photo.attempts != abandoned and not claim_is_stale(photo, now=now):
+    crashed = 0
+    if photo.status == Photo.Status.PROCESSING and photo.attempts != abandoned:
+        if not claim_is_stale(photo, now=now):
             return None
-        if photo.attempts >= settings.FACEWEB_MAX_ATTEMPTS:
+        if photo.crashes + 1 >= settings.FACEWEB_MAX_ATTEMPTS:
             _photo_fail(photo, GAVE_UP)
             return None
+        crashed = 1
     claimed = Photo.objects.filter(
         pk=photo_id, status=photo.status, attempts=photo.attempts
     ).update(status=Photo.Status.PROCESSING, started_at=now, attempts=F("attempts") + 1,
-             claimed_by=jobs.this_process())
+             crashes=F("crashes") + crashed, claimed_by=jobs.this_process())
     return Photo.objects.get(pk=photo_id) if claimed else None
 
 
@@ -268,11 +281,29 @@ def claim_is_stale(photo: Photo, *, now: datetime) -> bool:
     return expired or jobs.holder_is_gone(photo.claimed_by)
 
 
-def photo_release(*, photo: Photo) -> None:
-    """Hand a claimed photo back to pending; the caller sees to its next job."""
-    Photo.objects.filter(
+def photo_release(*, photo: Photo, crashed: bool = False) -> bool:
+    """Hand a claimed photo back to pending, counting a crash if ``crashed``; the caller sees
+    to its next job. False if the claim was no longer the latest."""
+    return bool(Photo.objects.filter(
         pk=photo.pk, status=Photo.Status.PROCESSING, attempts=photo.attempts
-    ).update(status=Photo.Status.PENDING)
+    ).update(status=Photo.Status.PENDING, crashes=F("crashes") + int(crashed)))
+
+
+def photo_give_up(*, photo: Photo, exc: Exception) -> None:
+    """Fail a photo whose claim (``photo.attempts``) ended in ``exc`` and that no retry will
+    finish, with a message its uploader can read (no paths, no internals)."""
+    from recognition import faults
+
+    fault = faults.describe(exc)
+    if fault is None:
+        error = f"Storing the results failed ({type(exc).__name__}); see the worker log."
+    else:
+        tries = ", after several tries" if is_transient(exc) else ""
+        error = f"The results could not be saved{tries}: {fault.message}"
+    Photo.objects.filter(
+        pk=photo.pk, attempts=photo.attempts,
+        status__in=(Photo.Status.PENDING, Photo.Status.PROCESSING),
+    ).update(status=Photo.Status.FAILED, error=error, finished_at=timezone.now())
 
 
 def photo_analyse(*, photo: Photo) -> Photo:
@@ -339,7 +370,7 @@ def photo_reanalyse(*, photo: Photo) -> None:
 
     Assignments made by people survive on faces found again in the same place."""
     Photo.objects.filter(pk=photo.pk).update(
-        status=Photo.Status.PENDING, error="", queued_at=None, finished_at=None
+        status=Photo.Status.PENDING, error="", queued_at=None, finished_at=None, crashes=0
     )
     transaction.on_commit(lambda: photo_queue(photo_id=photo.pk))
 
@@ -393,25 +424,25 @@ def user_photos_delete(*, user: AbstractBaseUser) -> int:
 def photos_requeue_stuck(*, now: datetime | None = None) -> int:
     """The sweep: queue again every photo that should be moving and is not. Returns how many.
 
-    - A processing photo whose claim is stale (``claim_is_stale``) goes back to pending, or
-      fails after FACEWEB_MAX_ATTEMPTS starts.
-    - A pending photo is queued when it was never queued (Redis was down), when its job is
-      lost (queued, and its marker is gone: Redis came back empty, see ``jobs``), or when it
-      was queued longer than FACEWEB_STUCK_AFTER_S ago.
+    - A processing photo whose claim is stale (``claim_is_stale``) is queued again, counting a
+      crash, or failed after FACEWEB_MAX_ATTEMPTS crashes.
+    - A pending photo is queued when it was never queued (Redis was down), or when its job is
+      lost: its marker is gone (Redis came back empty, see ``jobs``), or the marker is one a
+      job that has since started left behind (claimed after it was queued).
     Photos newer than JOB_GRACE_S are left to the publish under way.
     """
     now = now or timezone.now()
+    due = set()
     for photo in Photo.objects.filter(status=Photo.Status.PROCESSING):
         if claim_is_stale(photo, now=now):
-            if photo.attempts >= settings.FACEWEB_MAX_ATTEMPTS:
+            if photo.crashes + 1 >= settings.FACEWEB_MAX_ATTEMPTS:
                 _photo_fail(photo, GAVE_UP)
-            else:
-                photo_release(photo=photo)
+            elif photo_release(photo=photo, crashed=True):
+                due.add(photo.pk)
     settled = now - timedelta(seconds=JOB_GRACE_S)
     pending = Photo.objects.filter(status=Photo.Status.PENDING, created_at__lt=settled)
-    due = set(pending.filter(
-        Q(queued_at__isnull=True)
-        | Q(queued_at__lt=now - timedelta(seconds=settings.FACEWEB_STUCK_AFTER_S))
+    due |= set(pending.filter(
+        Q(queued_at__isnull=True) | Q(started_at__gte=F("queued_at"))
     ).values_list("pk", flat=True))
     try:
         queued = list(pending.filter(queued_at__lt=settled).values_list("pk", flat=True))
@@ -438,10 +469,11 @@ def files_remove_orphans(*, dry_run: bool = False) -> list[str]:
 
 def is_transient(exc: BaseException) -> bool:
     """Whether a job that failed with ``exc`` may succeed if retried later: the database is
-    locked or away, or storage is full or read-only (faults.describe names them all)."""
-    from recognition import faults
-
-    return isinstance(exc, TRANSIENT_ERRORS) or faults.describe(exc) is not None
+    locked or away, or storage is full or read-only. A folder the worker may not write, or a
+    failing disk, is not: retrying would not help."""
+    return isinstance(exc, TRANSIENT_ERRORS) or (
+        isinstance(exc, OSError) and exc.errno in {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
+    )
 
 
 def match_threshold() -> float:

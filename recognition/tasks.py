@@ -4,6 +4,7 @@ import contextlib
 
 from celery import shared_task
 from django.conf import settings
+from django.utils import timezone
 
 from recognition import jobs, services
 
@@ -12,8 +13,8 @@ from recognition import jobs, services
 def analyse_photo(self, photo_id: int, abandoned: int | None = None) -> None:
     """Analyse one photo. Safe to run twice: only the run that claims the photo works on it.
     A transient failure (database, full or read-only storage) hands the photo back and
-    retries with backoff; ``abandoned`` is the claim a retry may take over when handing back
-    failed too."""
+    retries with backoff (5 to 80 s), then fails the photo, as any other failure does at once;
+    ``abandoned`` is the claim a retry may take over when handing back failed too."""
     jobs.marker_clear(photo_id)
     photo = None
     try:
@@ -22,16 +23,22 @@ def analyse_photo(self, photo_id: int, abandoned: int | None = None) -> None:
             return  # gone, finished, or held by a live claim
         services.photo_analyse(photo=photo)
     except Exception as exc:
-        if not services.is_transient(exc):
+        transient = services.is_transient(exc)
+        if photo is not None and (not transient or self.request.retries >= self.max_retries):
+            with contextlib.suppress(Exception):
+                services.photo_give_up(photo=photo, exc=exc)
+            raise
+        if not transient:
             raise
         if photo is not None:
             abandoned = photo.attempts
             with contextlib.suppress(Exception):
                 services.photo_release(photo=photo)
+        at = timezone.now()
         retry = self.retry(exc=exc, countdown=5 * 2**self.request.retries, throw=False,
-                           kwargs={"photo_id": photo_id, "abandoned": abandoned})
+                           args=(photo_id,), kwargs={"abandoned": abandoned})
         with contextlib.suppress(Exception):  # without it, the sweep sends one more job
-            jobs.marker_set(photo_id)
+            services.photo_queued(photo_id=photo_id, at=at)
         raise retry from exc
 
 

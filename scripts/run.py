@@ -76,6 +76,11 @@ def redis_command() -> list[str] | None:
     a message saying what to do when neither is possible."""
     host, port = redis_address()
     if listening(host, port):
+        if not redis_persistent():
+            print(f"run: warning: the Redis already running at {host}:{port} keeps nothing across "
+                  "a restart (no append-only file, no snapshots): queued photos wait for the sweep "
+                  "after one. Set `appendonly yes` in its configuration (Debian: "
+                  "/etc/redis/redis.conf), or stop it and let make run start its own.")
         return None
     if host not in LOCAL_HOSTS:
         sys.exit(f"run: Redis at {host}:{port} (REDIS_URL) is not reachable")
@@ -91,6 +96,21 @@ def redis_command() -> list[str] | None:
     # The queue survives a crash or a restart: every write is on disk within a second.
     return [server, "--port", str(port), "--bind", host, "--dir", str(directory),
             "--appendonly", "yes", "--appendfsync", "everysec"]
+
+
+def redis_persistent() -> bool:
+    """Whether the Redis at REDIS_URL keeps its data across a restart (True when it cannot
+    tell: a managed Redis may refuse CONFIG)."""
+    import redis
+
+    client = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+                                  socket_timeout=2, socket_connect_timeout=2)
+    try:
+        with client:
+            config = {**client.config_get("appendonly"), **client.config_get("save")}
+    except redis.RedisError:
+        return True
+    return config.get("appendonly") == "yes" or bool(config.get("save", "").strip())
 
 
 def env_count(name: str, default: int) -> int:

@@ -109,16 +109,16 @@ def test_a_job_delivered_again_takes_over_at_once_a_photo_whose_worker_process_d
                         claimed_by=exited_process())
     claimed = services.photo_claim(photo_id=photo.pk)
     assert claimed.status == Photo.Status.PROCESSING and claimed.attempts == 2
-    assert claimed.claimed_by == jobs.this_process()
+    assert claimed.claimed_by == jobs.this_process() and claimed.crashes == 1
 
 
 def test_a_live_claim_is_left_alone_until_it_expires(settings):
     settings.FACEWEB_STUCK_AFTER_S = 60
-    alive = stuck_photo(Photo.Status.PROCESSING, seconds_ago=59, attempts=1,
-                        claimed_by="another-host:1")
+    alive = stuck_photo(Photo.Status.PROCESSING, seconds_ago=58, attempts=1,
+                        claimed_by="another-host#0-0:1")
     assert services.photo_claim(photo_id=alive.pk) is None
-    expired = stuck_photo(Photo.Status.PROCESSING, seconds_ago=61, attempts=1,
-                          claimed_by="another-host:1")
+    expired = stuck_photo(Photo.Status.PROCESSING, seconds_ago=62, attempts=1,
+                          claimed_by="another-host#0-0:1")
     assert services.photo_claim(photo_id=expired.pk).attempts == 2
 
 
@@ -126,12 +126,21 @@ def test_a_retry_takes_over_the_claim_its_earlier_run_abandoned():
     photo = make_photo(status=Photo.Status.PENDING)
     first = services.photo_claim(photo_id=photo.pk)  # handing it back failed: still ours
     assert services.photo_claim(photo_id=photo.pk) is None
-    assert services.photo_claim(photo_id=photo.pk, abandoned=first.attempts).attempts == 2
+    retried = services.photo_claim(photo_id=photo.pk, abandoned=first.attempts)
+    assert retried.attempts == 2 and retried.crashes == 0  # nothing crashed
+
+
+def test_a_host_name_shared_by_another_machine_does_not_make_its_claims_look_dead():
+    """Containers on one host, or cloned machines, may share a host name but not pids."""
+    pid = exited_process().rpartition(":")[2]
+    twin = f"{socket.gethostname()}#00000000-1:{pid}"
+    assert not jobs.holder_is_gone(twin)
+    assert jobs.holder_is_gone(exited_process())
 
 
 def test_a_photo_whose_worker_died_on_it_every_time_fails_instead_of_being_taken_over(settings):
     settings.FACEWEB_MAX_ATTEMPTS = 3
-    photo = stuck_photo(Photo.Status.PROCESSING, seconds_ago=1, attempts=3,
+    photo = stuck_photo(Photo.Status.PROCESSING, seconds_ago=1, attempts=7, crashes=2,
                         claimed_by=exited_process())
     assert services.photo_claim(photo_id=photo.pk) is None
     photo.refresh_from_db()
@@ -416,14 +425,16 @@ def test_photo_delete_removes_its_faces_and_files(django_capture_on_commit_callb
 
 def stuck_photo(
     status: str, *, seconds_ago: float, queued: bool = True, attempts: int = 0,
-    claimed_by: str = "",
+    crashes: int = 0, claimed_by: str = "", started: bool | None = None,
 ):
-    """A photo created, queued and (if processing) claimed ``seconds_ago``."""
+    """A photo created and queued ``seconds_ago``, and claimed a second later if processing
+    (or ``started``)."""
     at = timezone.now() - timedelta(seconds=seconds_ago)
+    started = status == Photo.Status.PROCESSING if started is None else started
     photo = make_photo(status=status)
     Photo.objects.filter(pk=photo.pk).update(
-        created_at=at, queued_at=at if queued else None, started_at=at, attempts=attempts,
-        claimed_by=claimed_by,
+        created_at=at, queued_at=at if queued else None, attempts=attempts, crashes=crashes,
+        started_at=at + timedelta(seconds=1) if started else None, claimed_by=claimed_by,
     )
     return photo
 
@@ -432,51 +443,46 @@ def exited_process() -> str:
     """``host:pid`` of a process of this host that has exited."""
     child = subprocess.Popen(["true"])
     child.wait()
-    return f"{socket.gethostname()}:{child.pid}"
+    return f"{jobs.this_process().rpartition(':')[0]}:{child.pid}"
 
 
 def test_the_sweep_queues_photos_never_queued_or_whose_job_redis_lost(queued, settings):
-    settings.FACEWEB_STUCK_AFTER_S = 60
     never = stuck_photo(Photo.Status.PENDING, seconds_ago=10, queued=False)
     lost = stuck_photo(Photo.Status.PENDING, seconds_ago=10)  # queued, and no marker
-    waiting = stuck_photo(Photo.Status.PENDING, seconds_ago=10)
-    queued.markers.add(waiting.pk)  # its job is still in Redis
+    waiting = stuck_photo(Photo.Status.PENDING, seconds_ago=600)
+    queued.markers.add(waiting.pk)  # its job is still in Redis, however long the queue
+    left = stuck_photo(Photo.Status.PENDING, seconds_ago=10, started=True)
+    queued.markers.add(left.pk)  # left by a job that has started since: no job is coming
     stuck_photo(Photo.Status.PENDING, seconds_ago=1, queued=False)  # its publish is under way
     stuck_photo(Photo.Status.DONE, seconds_ago=600)
-    assert services.photos_requeue_stuck() == 2
-    assert queued == [never.pk, lost.pk]
+    assert services.photos_requeue_stuck() == 3
+    assert queued == [never.pk, lost.pk, left.pk]
+    assert queued.markers == {waiting.pk, never.pk, lost.pk, left.pk}
     assert Heartbeat.objects.get(name="sweep").at > timezone.now() - timedelta(seconds=5)
 
 
-def test_the_sweep_queues_a_photo_waiting_longer_than_stuck_after_even_with_a_marker(
+def test_the_sweep_queues_again_photos_whose_worker_died_or_whose_claim_expired(
     queued, settings
 ):
     settings.FACEWEB_STUCK_AFTER_S = 60
-    photo = stuck_photo(Photo.Status.PENDING, seconds_ago=61)
-    queued.markers.add(photo.pk)
-    assert services.photos_requeue_stuck() == 1
-    assert queued == [photo.pk]
-
-
-def test_the_sweep_hands_back_photos_whose_worker_died_or_whose_claim_expired(queued, settings):
-    settings.FACEWEB_STUCK_AFTER_S = 60
-    expired = stuck_photo(Photo.Status.PROCESSING, seconds_ago=61, attempts=1)
+    expired = stuck_photo(Photo.Status.PROCESSING, seconds_ago=62, attempts=1)
     crashed = stuck_photo(Photo.Status.PROCESSING, seconds_ago=10, attempts=1,
                           claimed_by=exited_process())
     busy = stuck_photo(Photo.Status.PROCESSING, seconds_ago=10, attempts=1,
                        claimed_by=jobs.this_process())
     elsewhere = stuck_photo(Photo.Status.PROCESSING, seconds_ago=10, attempts=1,
-                            claimed_by="another-host:1")
+                            claimed_by="another-host#0-0:1")
     assert services.photos_requeue_stuck() == 2
     assert queued == [expired.pk, crashed.pk]
-    statuses = {p.pk: p.status for p in Photo.objects.all()}
-    assert statuses[expired.pk] == statuses[crashed.pk] == Photo.Status.PENDING
-    assert statuses[busy.pk] == statuses[elsewhere.pk] == Photo.Status.PROCESSING
+    photos = {p.pk: p for p in Photo.objects.all()}
+    assert photos[expired.pk].status == photos[crashed.pk].status == Photo.Status.PENDING
+    assert photos[expired.pk].crashes == photos[crashed.pk].crashes == 1
+    assert photos[busy.pk].status == photos[elsewhere.pk].status == Photo.Status.PROCESSING
 
 
 def test_the_sweep_gives_up_on_a_photo_that_killed_its_worker_every_time(queued, settings):
     settings.FACEWEB_STUCK_AFTER_S, settings.FACEWEB_MAX_ATTEMPTS = 60, 3
-    photo = stuck_photo(Photo.Status.PROCESSING, seconds_ago=61, attempts=3)
+    photo = stuck_photo(Photo.Status.PROCESSING, seconds_ago=62, attempts=5, crashes=2)
     assert services.photos_requeue_stuck() == 0
     photo.refresh_from_db()
     assert photo.status == Photo.Status.FAILED and "never finished" in photo.error
@@ -491,9 +497,10 @@ def test_the_sweep_stops_at_the_first_publish_that_fails(celery_broker):
 
 
 def test_reanalysing_a_failed_photo_queues_it_again(queued, django_capture_on_commit_callbacks):
-    photo = make_photo(status=Photo.Status.FAILED, error="models missing")
+    photo = make_photo(status=Photo.Status.FAILED, error="models missing", crashes=2)
     with django_capture_on_commit_callbacks(execute=True):
         services.photo_reanalyse(photo=photo)
     photo.refresh_from_db()
     assert photo.status == Photo.Status.PENDING and photo.error == ""
+    assert photo.crashes == 0  # a fresh start: earlier crashes do not count against it
     assert queued == [photo.pk]

@@ -175,7 +175,8 @@ def test_a_worker_that_cannot_write_its_crops_hands_the_photo_back_and_leaves_no
         assert retried[0]["countdown"] == 5
 
         (root / "filler").unlink()  # space again: the retry finishes the photo
-        tasks.analyse_photo.apply(kwargs=retried[0]["kwargs"], throw=True)
+        tasks.analyse_photo.apply(args=retried[0]["args"], kwargs=retried[0]["kwargs"],
+                                  throw=True)
         photo.refresh_from_db()
         assert photo.status == Photo.Status.DONE and photo.faces.count() == 2
 
@@ -185,18 +186,35 @@ def test_the_orphan_sweep_removes_old_files_no_row_points_at(settings, tmp_path)
     kept = make_photo()  # its file is known
     orphan = Path(settings.MEDIA_ROOT, "photos", "orphan.jpg")
     young = Path(settings.MEDIA_ROOT, "uploading", "tmp-in-flight.upload.jpg")
-    for path in (orphan, young):
+    elsewhere = Path(settings.MEDIA_ROOT, "notes.txt")  # not one of the app's folders
+    for path in (orphan, young, elsewhere):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"x")
     hour_ago = time.time() - 3601
     os.utime(orphan, (hour_ago, hour_ago))
+    os.utime(elsewhere, (hour_ago, hour_ago))
     os.utime(Path(settings.MEDIA_ROOT, kept.file.name), (hour_ago, hour_ago))
 
     assert services.files_remove_orphans(dry_run=True) == ["photos/orphan.jpg"]
     assert orphan.exists()
     assert services.files_remove_orphans() == ["photos/orphan.jpg"]
-    assert not orphan.exists() and young.exists()
+    assert not orphan.exists() and young.exists() and elsewhere.exists()
     assert Path(settings.MEDIA_ROOT, kept.file.name).exists()
+
+
+def test_the_orphan_sweep_keeps_everything_when_no_row_points_at_any_file(settings, tmp_path):
+    """An empty or wrong database (a typo in SQLITE_PATH, a restore not yet done) must not
+    cost the photos; nor is anything outside the app's own folders ever touched."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    stored = Path(settings.MEDIA_ROOT, "photos", "2026", "11", "abc.jpg")
+    other = Path(settings.MEDIA_ROOT, "backup.tar")
+    hour_ago = time.time() - 7200
+    for path in (stored, other):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+        os.utime(path, (hour_ago, hour_ago))
+    assert services.files_remove_orphans() == []
+    assert stored.exists() and other.exists()
 
 
 def test_an_error_that_is_no_storage_fault_stays_a_plain_500(user, monkeypatch):

@@ -1,5 +1,6 @@
 """The tasks, run in this process (the worker itself is exercised in test_end_to_end)."""
 
+import errno
 import subprocess
 import sys
 from datetime import timedelta
@@ -39,7 +40,7 @@ def test_a_transient_database_error_hands_the_photo_back_and_retries_with_backof
     def analyse(*, photo):
         raise OperationalError("database is locked")
 
-    def retry(*, exc, countdown, throw, kwargs):
+    def retry(*, exc, countdown, throw, args, kwargs):
         countdowns.append(countdown)
         return RuntimeError("retry")
 
@@ -51,6 +52,38 @@ def test_a_transient_database_error_hands_the_photo_back_and_retries_with_backof
         photo.refresh_from_db()
         assert photo.status == Photo.Status.PENDING  # claimable by the retry
     assert countdowns == [5, 10]
+
+
+def test_a_photo_that_cannot_be_saved_after_every_retry_fails_saying_why(fake_pipeline, monkeypatch):
+    photo = make_photo(status=Photo.Status.PENDING)
+
+    def analyse(*, photo):
+        raise OSError(errno.ENOSPC, "No space left on device", "/srv/media/faces/x.jpg")
+
+    monkeypatch.setattr(services, "photo_analyse", analyse)
+    with pytest.raises(OSError):
+        tasks.analyse_photo.apply(args=[photo.pk], retries=tasks.analyse_photo.max_retries,
+                                  throw=True).get()
+    photo.refresh_from_db()
+    assert photo.status == Photo.Status.FAILED and "after several tries" in photo.error
+    assert "storage is full" in photo.error
+    assert "/srv" not in photo.error  # no server path for the uploader
+
+
+def test_a_failure_storing_the_results_fails_the_photo_instead_of_leaving_it_claimed(
+    fake_pipeline, monkeypatch
+):
+    photo = make_photo(status=Photo.Status.PENDING)
+
+    def analyse(*, photo):
+        raise PermissionError(errno.EACCES, "Permission denied")  # retrying would not help
+
+    monkeypatch.setattr(services, "photo_analyse", analyse)
+    with pytest.raises(PermissionError):
+        tasks.analyse_photo.apply(args=[photo.pk], throw=True).get()
+    photo.refresh_from_db()
+    assert photo.status == Photo.Status.FAILED
+    assert photo.error.startswith("The results could not be saved: The server cannot write")
 
 
 def test_other_failures_are_not_retried(fake_pipeline):

@@ -1,0 +1,71 @@
+"""How much memory a worker process holds: after loading the models and analysing a small photo,
+then after a 14 MP and a 50 MP photo (each a sample group photo on a noisy canvas), with the
+time each took. The figures behind FACEWEB_WORKER_MAX_MEMORY_MB (faceweb/settings.py).
+
+    .venv/bin/python bench/worker_memory.py [--full]
+
+``--full`` decodes big JPEGs at full size (as before draft decoding) instead of through
+``analyse.analyse_file``. Needs the installed models and ../shared/data (FACEWEB_DATA_DIR).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("FACEWEB_DATA_DIR") or ROOT.parent / "shared" / "data")
+EXAMPLES = DATA / "samples" / "face_recognition_samples" / "examples"
+
+
+def rss_mib() -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) // 1024 for line in status if line.startswith("VmRSS"))
+
+
+def peak_mib() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+
+def big_jpeg(width: int, height: int) -> bytes:
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 255, (height // 8, width // 8, 3), dtype=np.uint8)
+    canvas = Image.fromarray(noise).resize((width, height))
+    with Image.open(EXAMPLES / "two_people.jpg") as photo:
+        canvas.paste(photo.resize((photo.width * 3, photo.height * 3)), (width // 4, height // 4))
+    buffer = io.BytesIO()
+    canvas.save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--full", action="store_true", help="decode big JPEGs at full size")
+    full = parser.parse_args().full
+    sys.path.insert(0, str(ROOT))
+    from recognition.pipeline import analyse
+    from recognition.pipeline.image import load_image
+
+    analyse.analyse_file(EXAMPLES / "obama.jpg")
+    print(f"models loaded, one small photo: {rss_mib()} MiB (peak {peak_mib()})")
+    for name, size in (("14 MP", (4592, 3056)), ("50 MP", (8660, 5773))):
+        data = big_jpeg(*size)
+        started = time.perf_counter()
+        if full:
+            analysis = analyse.analyse_image(load_image(data))
+        else:
+            analysis = analyse.analyse_file(io.BytesIO(data))
+        print(f"after a {name} photo ({len(analysis.faces)} faces, "
+              f"{time.perf_counter() - started:.2f} s): {rss_mib()} MiB (peak {peak_mib()})")
+
+
+if __name__ == "__main__":
+    main()

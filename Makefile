@@ -52,7 +52,7 @@ $(NODE_STAMP): package.json package-lock.json
 
 # Converts face-api's weights (node_modules) into Keras files under var/models; the command
 # itself checks checksums and skips what is up to date.
-$(MODELS_STAMP): $(PY_STAMP) $(NODE_STAMP) recognition/pipeline/models.py
+$(MODELS_STAMP): $(PY_STAMP) $(NODE_STAMP) recognition/pipeline/loader.py
 	@$(QUIETLY) "converting the face models" $(PY) manage.py install_models
 	@touch $@
 

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter down
 
-from recognition.pipeline import analyse, detect, embed, models
+from recognition.pipeline import analyse, detect, embed, loader
 from recognition.pipeline.image import load_image
 
 DATA = Path(os.environ.get("FACEWEB_DATA_DIR") or ROOT.parent / "shared" / "data")
@@ -162,7 +162,7 @@ def pick_lfw_faces(
     for person in sorted((DATA / "lfw-dev" / "images").iterdir()):
         path = person / f"{person.name}_0001.jpg"
         image = load_image(path)
-        ours = detect.detect(models.get_detector(), image)
+        ours = detect.detect(loader.get_detector(), image)
         if len(ours) != 1:
             continue
         boxes = dlib("locate", path=str(path))["boxes"]
@@ -205,7 +205,7 @@ def measure_memory(photo: Path, *, threads: int) -> dict:
 
 def probe_memory(photo: Path) -> None:
     """Child of ``measure_memory``: load every model, analyse ``photo``, print peak RSS."""
-    for getter in (models.get_detector, models.get_embedder, models.get_expression_model):
+    for getter in (loader.get_detector, loader.get_embedder, loader.get_expression_model):
         getter()
     faces = our_analyse(photo)
     print(json.dumps({"max_rss_mib": peak_rss_mib(), "faces": faces}))
@@ -216,8 +216,8 @@ def run(*, repeats: int, threads: int) -> dict:
     from mtcnn import MTCNN
 
     dlib = DlibWorker(BENCH_PYTHON)
-    detector, embedder = models.get_detector(), models.get_embedder()
-    models.get_expression_model()
+    detector, embedder = loader.get_detector(), loader.get_embedder()
+    loader.get_expression_model()
     package = MTCNN()
     report: dict = {
         "reference": dlib("info"),

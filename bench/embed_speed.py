@@ -19,7 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from recognition.pipeline import embed, models
+from recognition.pipeline import embed, loader
 
 
 def per_face_ms(fn: Callable[[np.ndarray], object], chips: np.ndarray) -> float:
@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32])
     args = parser.parse_args()
 
-    model = models.get_embedder()
+    model = loader.get_embedder()
     variants = {
         "compiled": lambda x: embed.embed(model, x),
         "eager": lambda x: model(x.astype(np.float32), training=False),

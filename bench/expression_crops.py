@@ -36,7 +36,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from recognition.pipeline import eval_expression, expression, models
+from recognition.pipeline import eval_expression, expression, loader
 from recognition.pipeline.types import EXPRESSIONS, Detection
 
 UPSCALE, BORDER, GRAY = 4, 64, 128
@@ -84,8 +84,8 @@ def main() -> None:
 
     from recognition.pipeline import detect
 
-    detector = models.get_detector()
-    model = models.get_expression_model()
+    detector = loader.get_detector()
+    model = loader.get_expression_model()
     rng = random.Random(0)
     truth, predicted, missed = [], {}, 0
     for folder in sorted(train.iterdir()):

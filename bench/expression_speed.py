@@ -21,7 +21,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from recognition.pipeline import expression, models
+from recognition.pipeline import expression, loader
 
 
 def median_ms_per_face(fn, faces: np.ndarray, *, repeats: int) -> float:
@@ -38,7 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=50)
     args = parser.parse_args()
-    model = models.get_expression_model()
+    model = loader.get_expression_model()
     rng = np.random.default_rng(0)
     print("batch  predict ms/face  eager ms/face  ratio")
     for batch in (1, 8):

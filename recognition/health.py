@@ -215,7 +215,7 @@ def models_check(*, directory: Path) -> dict:
     """Every converted model is installed in ``directory`` with the checksum that its
     ``installed.json`` records, and the detector's package is present: the loader's own
     checks, without building a network (no TensorFlow)."""
-    from recognition.pipeline import models as loader  # numpy only, not TensorFlow
+    from recognition.pipeline import loader  # numpy only, not TensorFlow
 
     problems = loader.installed_problems(directory)
     if importlib.util.find_spec("mtcnn") is None:

@@ -314,14 +314,14 @@ def photo_analyse(*, photo: Photo) -> Photo:
     Results are dropped if another claim took the photo over meanwhile (``attempts``).
     """
     # Imported here, not at the top: this is what loads TensorFlow (see module docstring).
-    from recognition.pipeline import analyse, image, models
+    from recognition.pipeline import analyse, image, loader
 
     try:
         with photo.file.open("rb") as f:
             result = analyse.analyse_file(f)
     except image.ImageError as exc:
         return _photo_fail(photo, str(exc))
-    except models.ModelNotInstalled as exc:
+    except loader.ModelNotInstalled as exc:
         return _photo_fail(photo, f"The face models are not installed on the server: {exc}")
     except FileNotFoundError:
         return _photo_fail(photo, "The uploaded file is missing from storage.")

@@ -25,7 +25,7 @@ from rest_framework.response import Response
 
 from recognition import faults
 from recognition.pipeline.image import ImageError
-from recognition.pipeline.models import ModelNotInstalled
+from recognition.pipeline.loader import ModelNotInstalled
 from recognition.services import AnalysisBusy, NoFaceFound
 
 logger = logging.getLogger(__name__)

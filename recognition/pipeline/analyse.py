@@ -1,7 +1,7 @@
 """The pipeline's entry point: image -> faces, each with a descriptor and an expression.
 
 ``analyse_image`` runs detect -> align -> embed -> expression, each stage batched over the
-faces of the image, on models from :mod:`recognition.pipeline.models` (loaded once per
+faces of the image, on models from :mod:`recognition.pipeline.loader` (loaded once per
 process, on first use).
 
 The descriptor of a face is the average of the network's descriptors of its chip and of the
@@ -22,7 +22,7 @@ import numpy as np
 from recognition.pipeline import align as alignment
 from recognition.pipeline import detect as detection
 from recognition.pipeline import embed as embedding
-from recognition.pipeline import expression, models
+from recognition.pipeline import expression, loader
 from recognition.pipeline import image as image_io
 from recognition.pipeline.types import EXPRESSIONS, Detection, FaceResult, ImageAnalysis
 
@@ -69,7 +69,7 @@ def analyse_image(
     start = time.perf_counter()
     threshold = detection.DEFAULT_SCORE_THRESHOLD if score_threshold is None else score_threshold
     found = detection.detect(
-        models.get_detector(), image, min_face_size=min_face_size, score_threshold=threshold
+        loader.get_detector(), image, min_face_size=min_face_size, score_threshold=threshold
     )
     timings["detect"] = _ms_since(start)
 
@@ -79,7 +79,7 @@ def analyse_image(
 
     start = time.perf_counter()
     descriptors = (
-        describe(models.get_embedder(), chips, mirrored)
+        describe(loader.get_embedder(), chips, mirrored)
         if found
         else np.zeros((0, embedding.DESCRIPTOR_SIZE), np.float32)
     )
@@ -87,7 +87,7 @@ def analyse_image(
 
     start = time.perf_counter()
     scores = (
-        expression.predict(models.get_expression_model(), expression_inputs(image, found))
+        expression.predict(loader.get_expression_model(), expression_inputs(image, found))
         if found
         else np.zeros((0, len(EXPRESSIONS)), np.float32)
     )

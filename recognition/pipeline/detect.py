@@ -80,7 +80,7 @@ def load_detector() -> MtcnnDetector:
     """Build the compiled MTCNN stages from the weights inside the installed ``mtcnn`` wheel.
 
     Slow (TensorFlow import, graph tracing and conversion, ~2-4 s): call once per process,
-    through ``recognition.pipeline.models.get_detector()``. Raises DetectorUnavailable.
+    through ``recognition.pipeline.loader.get_detector()``. Raises DetectorUnavailable.
     """
     import tensorflow as tf
 

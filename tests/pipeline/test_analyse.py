@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from recognition.pipeline import analyse, embed, models
+from recognition.pipeline import analyse, embed, loader
 from recognition.pipeline.image import load_image
 from recognition.pipeline.types import EXPRESSIONS, ImageAnalysis
 
@@ -17,9 +17,9 @@ FR = "face_recognition_samples/examples"
 @pytest.fixture(scope="module")
 def analysed(samples_dir: Path) -> dict[str, ImageAnalysis]:
     """Each sample photo analysed once for the whole module."""
-    if not (models.face_api_dir() / embed.MANIFEST).exists():
-        pytest.skip(f"face-api weights missing in {models.face_api_dir()}: run `npm install`")
-    models.install_models()  # idempotent: converts only what is missing
+    if not (loader.face_api_dir() / embed.MANIFEST).exists():
+        pytest.skip(f"face-api weights missing in {loader.face_api_dir()}: run `npm install`")
+    loader.install_models()  # idempotent: converts only what is missing
     names = ("obama.jpg", "obama2.jpg", "obama-480p.jpg", "biden.jpg", "two_people.jpg")
     return {name: analyse.analyse_image(load_image(samples_dir / FR / name)) for name in names}
 

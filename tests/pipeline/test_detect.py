@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from recognition.pipeline import detect, models
+from recognition.pipeline import detect, loader
 from recognition.pipeline.image import load_image
 from recognition.pipeline.types import Detection
 
@@ -16,7 +16,7 @@ FR = "face_recognition_samples/examples"
 
 @pytest.fixture(scope="module")
 def detector() -> detect.MtcnnDetector:
-    return models.get_detector()
+    return loader.get_detector()
 
 
 def iou(a, b) -> float:

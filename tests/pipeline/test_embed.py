@@ -101,12 +101,12 @@ def _reference() -> list[dict | None]:
 @pytest.fixture(scope="module")
 def embedder():
     """The installed embedder (installs the converted weights first if needed)."""
-    from recognition.pipeline import models
+    from recognition.pipeline import loader
 
-    if not (models.face_api_dir() / embed.MANIFEST).exists():
-        pytest.skip(f"face-api weights missing in {models.face_api_dir()}: run `npm install`")
-    models.install_models(names=["embedder"])
-    return models.get_embedder()
+    if not (loader.face_api_dir() / embed.MANIFEST).exists():
+        pytest.skip(f"face-api weights missing in {loader.face_api_dir()}: run `npm install`")
+    loader.install_models(names=["embedder"])
+    return loader.get_embedder()
 
 
 @pytest.mark.parametrize("reference", _reference(), ids=lambda r: r["id"] if r else "missing")

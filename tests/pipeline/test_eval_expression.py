@@ -12,7 +12,7 @@ import pytest
 from django.core.management import call_command
 from PIL import Image
 
-from recognition.pipeline import eval_expression, expression, models
+from recognition.pipeline import eval_expression, expression, loader
 from recognition.pipeline.tfjs import read_manifest
 from recognition.pipeline.types import EXPRESSIONS, Detection
 
@@ -79,7 +79,7 @@ def test_the_summary_counts_missing_predictions_as_wrong():
 def test_detect_first_crops_the_best_face_and_counts_faceless_images_as_wrong(
     tmp_path, monkeypatch
 ):
-    weights = models.face_api_dir() / expression.MANIFEST
+    weights = loader.face_api_dir() / expression.MANIFEST
     if not weights.is_file():
         pytest.skip(f"face-api weights not found at {weights}: run `npm install`")
     model = expression.build_model(read_manifest(weights))
@@ -110,7 +110,7 @@ def test_detect_first_crops_the_best_face_and_counts_faceless_images_as_wrong(
 
 @needs_fer
 def test_it_is_well_above_chance_on_a_fer_sample():
-    weights = models.face_api_dir() / expression.MANIFEST
+    weights = loader.face_api_dir() / expression.MANIFEST
     if not weights.is_file():
         pytest.skip(f"face-api weights not found at {weights}: run `npm install`")
     model = expression.build_model(read_manifest(weights))
@@ -126,17 +126,17 @@ def test_it_is_well_above_chance_on_a_fer_sample():
 
 @needs_fer
 def test_the_command_prints_and_writes_the_figures(tmp_path, monkeypatch):
-    if not (models.face_api_dir() / expression.MANIFEST).is_file():
-        pytest.skip(f"face-api weights missing in {models.face_api_dir()}: run `npm install`")
+    if not (loader.face_api_dir() / expression.MANIFEST).is_file():
+        pytest.skip(f"face-api weights missing in {loader.face_api_dir()}: run `npm install`")
     monkeypatch.setenv("FACEWEB_MODEL_DIR", str(tmp_path / "models"))
-    models.clear_cache()
-    models.install_models(names=["expression"])
+    loader.clear_cache()
+    loader.install_models(names=["expression"])
     out, printed = tmp_path / "fer.json", io.StringIO()
 
     try:
         call_command("evaluate_expressions", images=FER_TEST, limit=70, json=out, stdout=printed)
     finally:
-        models.clear_cache()
+        loader.clear_cache()
 
     figures = json.loads(out.read_text())
     assert f"accuracy: {figures['accuracy']:.2%}" in printed.getvalue()

@@ -15,7 +15,7 @@ from django.utils import timezone
 from recognition import jobs, services
 from recognition.models import Face, Heartbeat, Person, Photo
 from recognition.pipeline.image import ImageError
-from recognition.pipeline.models import ModelNotInstalled
+from recognition.pipeline.loader import ModelNotInstalled
 from tests.factories import (
     embedding,
     face_result,

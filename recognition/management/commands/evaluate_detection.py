@@ -42,7 +42,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         # TensorFlow loads only when the command runs, never when Django lists commands.
-        from recognition.pipeline import detect, eval_detection, models
+        from recognition.pipeline import detect, eval_detection, loader
 
         threshold = options["score_threshold"]
         difficulty = options["difficulty"]
@@ -58,7 +58,7 @@ class Command(BaseCommand):
             else:
                 threshold = detect.DEFAULT_SCORE_THRESHOLD if threshold is None else threshold
                 detector = functools.partial(
-                    detect.detect, models.get_detector(), score_threshold=threshold
+                    detect.detect, loader.get_detector(), score_threshold=threshold
                 )
         except (OSError, ValueError, RuntimeError) as exc:  # incl. DetectorUnavailable
             raise CommandError(str(exc)) from exc

@@ -25,17 +25,17 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         # TensorFlow loads only when the command runs, never when Django lists commands.
-        from recognition.pipeline import eval_expression, models
+        from recognition.pipeline import eval_expression, loader
 
         images: Path = options["images"]
         try:
             items = eval_expression.labelled_images(root=images, limit=options["limit"])
-            model = models.get_expression_model()
+            model = loader.get_expression_model()
             detect = None
             if options["detect"]:
                 from recognition.pipeline import detect as detection
 
-                detect = functools.partial(detection.detect, models.get_detector())
+                detect = functools.partial(detection.detect, loader.get_detector())
         except (OSError, ValueError, RuntimeError) as exc:  # incl. ModelNotInstalled
             raise CommandError(str(exc)) from exc
 

@@ -25,7 +25,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         # TensorFlow loads only when the command runs, never when Django lists commands.
-        from recognition.pipeline import analyse, eval_lfw, models
+        from recognition.pipeline import analyse, eval_lfw, loader
         from recognition.pipeline import detect as detection
         from recognition.pipeline.image import load_image
 
@@ -39,7 +39,7 @@ class Command(BaseCommand):
                     f"{len(missing)} photos named in the pairs are not under {images}, "
                     f"e.g. {eval_lfw.image_path(images, min(missing))}"
                 )
-            detector, embedder = models.get_detector(), models.get_embedder()
+            detector, embedder = loader.get_detector(), loader.get_embedder()
         except (OSError, ValueError, RuntimeError) as exc:  # incl. ModelNotInstalled
             raise CommandError(str(exc)) from exc
 

@@ -10,11 +10,11 @@ class Command(BaseCommand):
         parser.add_argument("--force", action="store_true", help="reconvert even if up to date")
 
     def handle(self, *args, force: bool = False, **options):
-        from recognition.pipeline import models  # TensorFlow loads only when the command runs
+        from recognition.pipeline import loader  # TensorFlow loads only when the command runs
 
-        self.stdout.write(f"model dir: {models.model_dir()}")
+        self.stdout.write(f"model dir: {loader.model_dir()}")
         try:
-            messages = models.install_models(force=force)
+            messages = loader.install_models(force=force)
         except Exception as exc:  # any failure: say what and exit non-zero
             raise CommandError(f"install_models failed: {exc}") from exc
         for message in messages:

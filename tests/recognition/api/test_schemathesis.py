@@ -65,13 +65,13 @@ def _warm_models() -> None:
     process has after its first analysis: the first load takes longer than a request may."""
     import numpy as np
 
-    from recognition.pipeline import analyse, models
+    from recognition.pipeline import analyse, loader
 
     try:
-        for getter in (models.get_detector, models.get_embedder, models.get_expression_model):
+        for getter in (loader.get_detector, loader.get_embedder, loader.get_expression_model):
             getter()
         analyse.analyse_image(np.zeros((64, 64, 3), np.uint8))
-    except models.ModelNotInstalled:
+    except loader.ModelNotInstalled:
         pass  # then verify/identify answer 503 models_not_installed, which is documented
 
 

@@ -125,7 +125,7 @@ def test_a_busy_analysis_thread_is_a_503_with_retry_after(api, user, stand_in, s
 
 
 def test_missing_models_are_a_503_saying_how_to_install_them(api, user, stand_in):
-    from recognition.pipeline.models import ModelNotInstalled
+    from recognition.pipeline.loader import ModelNotInstalled
 
     stand_in.error = ModelNotInstalled("the embedder model is not installed in /x")
     response = api(user).post("/api/v1/identify/", {"image": image()}, format="multipart")
@@ -276,7 +276,7 @@ def test_twenty_concurrent_huge_identify_requests_keep_the_web_process_memory_bo
     from PIL import Image, ImageDraw
     from rest_framework.authtoken.models import Token
 
-    from recognition.pipeline import models
+    from recognition.pipeline import loader
 
     memory_bound_mib = 1000  # measured: +659 to +701 MiB, about one such analysis alone
     settings.FACEWEB_SYNC_WAIT_S = 5
@@ -288,7 +288,7 @@ def test_twenty_concurrent_huge_identify_requests_keep_the_web_process_memory_bo
     assert len(huge) < 2_000_000
     try:  # as a web process is once it has analysed one such photo
         services.image_analyse_now(file=SimpleUploadedFile("huge.jpg", huge))
-    except models.ModelNotInstalled:
+    except loader.ModelNotInstalled:
         pytest.skip("the face models are not installed (make setup)")
     token = Token.objects.create(user=user).key
 

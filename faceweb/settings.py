@@ -295,6 +295,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5}
 CELERY_TASK_IGNORE_RESULT = True  # results live in the database, not in Redis
+# A worker process loads and warms up its models before reporting for work (5-20 s on a
+# busy machine): give it that long before it counts as failed to start.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = 120
+FACEWEB_WARM_UP = env_bool("FACEWEB_WARM_UP", True)  # 0: models load on the first photo
 # The periodic tasks (the sweep, the orphan and retention purges) have a queue of their own,
 # which workers take from in turn with the photos' queue: a backlog of photos never holds
 # back the sweep that recovers lost ones.

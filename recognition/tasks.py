@@ -1,12 +1,31 @@
 """Celery tasks: translate a job into service calls, nothing more (see services)."""
 
 import contextlib
+import logging
 
 from celery import shared_task
+from celery.signals import worker_process_init
 from django.conf import settings
 from django.utils import timezone
 
 from recognition import jobs, services
+
+logger = logging.getLogger(__name__)
+
+
+@worker_process_init.connect
+def warm_up(**kwargs) -> None:
+    """Each worker process loads and runs every model before it takes a job, so its first
+    photo is as quick as the next (never in the parent: TensorFlow initialised before a fork
+    hangs the children). A failure only logs: the photo then says what is missing."""
+    from recognition.pipeline import spec
+
+    if not settings.FACEWEB_WARM_UP:
+        return
+    try:
+        logger.info("Models loaded and warmed up in %.1f s", spec.warm_up())
+    except Exception:
+        logger.exception("Warming up the models failed; the first photo will say why")
 
 
 @shared_task(bind=True, max_retries=5)

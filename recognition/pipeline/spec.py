@@ -1,0 +1,59 @@
+"""The pipeline as one frozen value: which detector finds faces, which alignment and network
+describe them, which model reads expressions, and the distance that still means "the same
+person". Django-free; the app reads its spec from ``configured()``.
+
+``PipelineSpec.version`` is what every stored face records. Descriptors are comparable only
+when the detector (its landmarks place the alignment), the alignment and the network are the
+same, so the gallery only ever holds references of the current version, and changing any of
+these means re-analysing the reference photos (the admin's "re-analyse" action).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from recognition.pipeline import align
+
+DEFAULT_DETECTOR = "mtcnn"
+# Same person when the distance is at most this: the best global threshold on LFW dev, 0.420
+# (``eval_lfw``), rounded to two decimals.
+DEFAULT_THRESHOLD = 0.42
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    detector: str = DEFAULT_DETECTOR  # a name in detectors.DETECTORS
+    embedder: str = "face-api-1.7.15-resnet"  # dlib's ResNet, ported (embed)
+    alignment: str = f"template-{align.TEMPLATE_SCALE:g}"  # align.TEMPLATE
+    # Each face's descriptor: the photo's and its mirror image's, averaged, unit length.
+    descriptor: str = "mirror-mean/unit"
+    expression: str = "face-api-1.7.15-expression"
+    threshold: float = DEFAULT_THRESHOLD
+
+    @property
+    def version(self) -> str:
+        """What a face records: faces of different versions are never compared."""
+        return f"{self.detector}/{self.embedder}/{self.alignment}/{self.descriptor}"
+
+
+def configured() -> PipelineSpec:
+    """The spec this process runs: the detector from env FACEWEB_DETECTOR."""
+    return PipelineSpec(detector=os.environ.get("FACEWEB_DETECTOR") or DEFAULT_DETECTOR)
+
+
+def warm_up() -> float:
+    """Load every model and run each once at a typical size, so that the first photo a
+    process analyses is as quick as the tenth. Returns the seconds it took."""
+    from recognition.pipeline import analyse, expression, loader  # loads TensorFlow
+
+    started = time.perf_counter()
+    analyse.analyse_image(np.full((480, 640, 3), 128, np.uint8))  # the detector
+    chips = np.zeros((1, align.CHIP_SIZE, align.CHIP_SIZE, 3), np.uint8)
+    analyse.describe(loader.get_embedder(), chips, chips)
+    size = expression.INPUT_SIZE
+    expression.predict(loader.get_expression_model(), np.zeros((1, size, size, 3), np.uint8))
+    return time.perf_counter() - started

@@ -666,6 +666,15 @@ def image_analyse_now(*, file: File):
     return job.result()
 
 
+def analysis_warm_up() -> None:
+    """Load and warm up the models on this process's analysis thread, in the background: the
+    web server calls it on each process's first request (faceweb/gunicorn.py), so a verify or
+    identify after it waits only for what is left of the warm-up, if anything."""
+    from recognition.pipeline import spec
+
+    _analysis_thread.submit(spec.warm_up)
+
+
 def image_identify(*, file: File, top_k: int = 3) -> Identification:
     """Every face in an image with who it is (or unknown) and its ``top_k`` nearest people."""
     analysis = image_analyse_now(file=file)

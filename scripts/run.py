@@ -125,6 +125,7 @@ def web_command(address: str, *, dev: bool) -> list[str]:
         return [sys.executable, "manage.py", "runserver", address]
     return [
         sys.executable, "-m", "gunicorn", "faceweb.wsgi", "--bind", address,
+        "--config", "python:faceweb.gunicorn",  # each process warms up the models
         # Threads, so that a request waiting for a verify/identify slot or for ?wait= does
         # not hold a whole process. No --preload: each process imports the app, and loads
         # TensorFlow, only after the fork (TensorFlow initialised before a fork hangs).

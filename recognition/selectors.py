@@ -1,4 +1,4 @@
-"""Read-only queries, and identification against the gallery of reference faces."""
+"""Read-only queries, and the gallery of reference faces that ``pipeline.matching`` searches."""
 
 from __future__ import annotations
 
@@ -11,36 +11,12 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from recognition.models import EMBEDDING_DTYPE, EMBEDDING_SIZE, AuditEvent, Face, Person, Photo
+from recognition.pipeline import matching
 from recognition.pipeline.types import EXPRESSIONS
 
-
-@dataclass(frozen=True)
-class Gallery:
-    """Every reference face of one model version, as arrays for vectorised search.
-
-    ``embeddings`` (N, 128) float32 and ``person_ids`` (N,) int64 row by row; ``people`` (P,)
-    the distinct person ids and ``person_index`` (N,) each row's position in ``people``.
-    ``fingerprint`` identifies the database state the arrays were read from.
-    """
-
-    embeddings: np.ndarray
-    person_ids: np.ndarray
-    people: np.ndarray
-    person_index: np.ndarray
-    fingerprint: tuple
-
-
-@dataclass(frozen=True)
-class Match:
-    """Who a face is: ``person_id`` None means unknown. ``distance`` is the Euclidean
-    distance to the nearest person's nearest reference (None with an empty gallery)."""
-
-    person_id: int | None
-    distance: float | None
-
-
-# Per process (each worker process keeps its own): model version -> Gallery.
-_gallery_cache: dict[str, Gallery] = {}
+# Per process (each worker process keeps its own): model version -> (fingerprint, Gallery),
+# the fingerprint identifying the database state the gallery was read from.
+_gallery_cache: dict[str, tuple[tuple, matching.Gallery]] = {}
 
 
 def gallery_fingerprint(*, model_version: str) -> tuple:
@@ -55,73 +31,30 @@ def gallery_fingerprint(*, model_version: str) -> tuple:
     return (row["count"], row["newest"])
 
 
-def gallery_get(*, model_version: str) -> Gallery:
+def gallery_get(*, model_version: str) -> matching.Gallery:
     """The gallery for ``model_version``, re-read from the database only when it changed."""
     fingerprint = gallery_fingerprint(model_version=model_version)
     cached = _gallery_cache.get(model_version)
-    if cached is not None and cached.fingerprint == fingerprint:
-        return cached
+    if cached is not None and cached[0] == fingerprint:
+        return cached[1]
     rows = list(
         Face.objects.filter(is_reference=True, model_version=model_version).values_list(
             "person_id", "embedding"
         )
     )
-    person_ids = np.array([person_id for person_id, _ in rows], dtype=np.int64)
     blobs = b"".join(bytes(blob) for _, blob in rows)
-    embeddings = np.frombuffer(blobs, dtype=EMBEDDING_DTYPE).reshape(len(rows), EMBEDDING_SIZE)
-    people, person_index = np.unique(person_ids, return_inverse=True)
-    gallery = Gallery(embeddings, person_ids, people, person_index, fingerprint)
-    _gallery_cache[model_version] = gallery
+    gallery = matching.Gallery(
+        embeddings=np.frombuffer(blobs, dtype=EMBEDDING_DTYPE).reshape(len(rows), EMBEDDING_SIZE),
+        person_ids=[person_id for person_id, _ in rows],
+        version=model_version,
+    )
+    _gallery_cache[model_version] = (fingerprint, gallery)
     return gallery
 
 
 def gallery_cache_clear() -> None:
     """Forget cached galleries (tests)."""
     _gallery_cache.clear()
-
-
-def identify(
-    *, embeddings: np.ndarray, gallery: Gallery, threshold: float, margin: float
-) -> list[Match]:
-    """Match each of ``embeddings`` (F, 128) float32 against the gallery.
-
-    Each person's distance is that of their nearest reference. A face is that person when the
-    nearest person is within ``threshold`` and the runner-up is more than ``margin`` further
-    away; otherwise it is unknown (too far, or too close to call between two people).
-    """
-    if len(gallery.people) == 0:
-        return [Match(None, None) for _ in range(len(embeddings))]
-    matches = []
-    for row in _person_distances(embeddings, gallery):
-        order = np.argsort(row)
-        best = float(row[order[0]])
-        too_close = len(order) > 1 and row[order[1]] - best < margin
-        person = None if best > threshold or too_close else int(gallery.people[order[0]])
-        matches.append(Match(person, best))
-    return matches
-
-
-def gallery_nearest(
-    *, embeddings: np.ndarray, gallery: Gallery, limit: int
-) -> list[list[tuple[int, float]]]:
-    """For each of ``embeddings`` (F, 128) float32, the ``limit`` nearest people as
-    ``(person_id, distance)``, nearest first (a person's distance: their nearest reference)."""
-    if len(gallery.people) == 0:
-        return [[] for _ in range(len(embeddings))]
-    return [
-        [(int(gallery.people[i]), float(row[i])) for i in np.argsort(row)[:limit]]
-        for row in _person_distances(embeddings, gallery)
-    ]
-
-
-def _person_distances(embeddings: np.ndarray, gallery: Gallery) -> np.ndarray:
-    """(F, P) distance from each embedding to each gallery person's nearest reference."""
-    # (F, N) distances to every reference, then the minimum per person.
-    to_refs = np.linalg.norm(embeddings[:, None, :] - gallery.embeddings[None, :, :], axis=2)
-    to_people = np.full((len(embeddings), len(gallery.people)), np.inf)
-    for f in range(len(embeddings)):
-        np.minimum.at(to_people[f], gallery.person_index, to_refs[f])
-    return to_people
 
 
 # --- Photos, people and statistics for the pages and the API -----------------------------------
@@ -191,31 +124,18 @@ def face_nearest_people(*, face: Face, limit: int = 5) -> list[tuple[Person, flo
     """The ``limit`` people whose nearest reference face is closest to ``face``, nearest first,
     with that distance. A reference face is not compared with itself."""
     gallery = gallery_get(model_version=face.model_version)
-    if len(gallery.people) == 0:
-        return []
-    vector = face.embedding_array()
-    to_refs = np.linalg.norm(gallery.embeddings - vector, axis=1)
-    if face.is_reference:
-        to_refs[np.all(gallery.embeddings == vector, axis=1)] = np.inf
-    to_people = np.full(len(gallery.people), np.inf)
-    np.minimum.at(to_people, gallery.person_index, to_refs)
-    order = [i for i in np.argsort(to_people)[:limit] if np.isfinite(to_people[i])]
-    people = Person.objects.in_bulk([int(gallery.people[i]) for i in order])
-    return [
-        (people[int(gallery.people[i])], float(to_people[i]))
-        for i in order
-        if int(gallery.people[i]) in people
-    ]
+    [nearest] = matching.nearest_people(
+        face.embedding_array()[None], gallery, k=limit, skip_identical=face.is_reference
+    )
+    people = Person.objects.in_bulk([person_id for person_id, _ in nearest])
+    return [(people[pid], distance) for pid, distance in nearest if pid in people]
 
 
 def unknown_face_groups(
     *, threshold: float, model_version: str, limit: int = 1000
 ) -> list[list[Face]]:
-    """The newest ``limit`` unknown faces, grouped: probably the same stranger.
-
-    Two faces closer than ``threshold`` join a group, and groups sharing a face merge (single
-    linkage, by union-find). Largest groups first, then the newest; newest face first within.
-    """
+    """The newest ``limit`` unknown faces, grouped: probably the same stranger (see
+    ``matching.group``). Largest groups first, then the newest; newest face first within."""
     faces = list(
         Face.objects.filter(decision=Face.Decision.UNKNOWN, model_version=model_version)
         .select_related("photo")
@@ -223,23 +143,8 @@ def unknown_face_groups(
     )
     if not faces:
         return []
-    vectors = np.stack([f.embedding_array() for f in faces]).astype(np.float64)
-    squared = (vectors**2).sum(axis=1)
-    distances = np.sqrt(np.maximum(squared[:, None] + squared[None, :] - 2 * vectors @ vectors.T, 0))
-    parent = list(range(len(faces)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i, j in zip(*np.nonzero(np.triu(distances < threshold, k=1)), strict=True):
-        parent[root(int(i))] = root(int(j))
-    groups: dict[int, list[Face]] = {}
-    for i, face in enumerate(faces):  # newest first, so each group is too
-        groups.setdefault(root(i), []).append(face)
-    return sorted(groups.values(), key=lambda group: (-len(group), -group[0].pk))
+    vectors = np.stack([f.embedding_array() for f in faces])
+    return [[faces[i] for i in rows] for rows in matching.group(vectors, threshold=threshold)]
 
 
 @dataclass(frozen=True)

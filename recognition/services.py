@@ -46,6 +46,7 @@ from recognition.models import (
     Photo,
 )
 from recognition.pipeline import image as images
+from recognition.pipeline import matching
 from recognition.pipeline.types import FaceResult
 
 logger = logging.getLogger(__name__)
@@ -331,10 +332,9 @@ def photo_analyse(*, photo: Photo) -> Photo:
         logger.exception("Analysing photo %s crashed", photo.pk)
         return _photo_fail(photo, f"Analysis crashed ({type(exc).__name__}); see the worker log.")
 
-    embeddings = np.array([f.embedding for f in result.faces], dtype=np.float32).reshape(-1, EMBEDDING_SIZE)
-    matches = selectors.identify(
-        embeddings=embeddings,
-        gallery=selectors.gallery_get(model_version=MODEL_VERSION),
+    matches = matching.identify(
+        _embeddings(result.faces),
+        selectors.gallery_get(model_version=MODEL_VERSION),
         threshold=match_threshold(),
         margin=settings.FACEWEB_MATCH_MARGIN,
     )
@@ -681,11 +681,10 @@ def image_identify(*, file: File, top_k: int = 3) -> Identification:
     embeddings = _embeddings(analysis.faces)
     gallery = selectors.gallery_get(model_version=MODEL_VERSION)
     threshold = match_threshold()
-    matches = selectors.identify(
-        embeddings=embeddings, gallery=gallery, threshold=threshold,
-        margin=settings.FACEWEB_MATCH_MARGIN,
+    matches = matching.identify(
+        embeddings, gallery, threshold=threshold, margin=settings.FACEWEB_MATCH_MARGIN
     )
-    nearest = selectors.gallery_nearest(embeddings=embeddings, gallery=gallery, limit=top_k)
+    nearest = matching.nearest_people(embeddings, gallery, k=top_k)
     people = Person.objects.in_bulk(
         {pid for row in nearest for pid, _ in row} | {m.person_id for m in matches if m.person_id}
     )
@@ -719,20 +718,19 @@ def image_verify(
         if not references:
             raise ValidationError(f"{person.name} has no reference faces to compare with yet.")
     first, used = _largest_face(image_analyse_now(file=file), source="image")
+    threshold = match_threshold()
     if other_file is not None:
         second, used_other = _largest_face(image_analyse_now(file=other_file), source="other_image")
-        distance = float(np.linalg.norm(first.embedding - second.embedding))
+        verdict = matching.verify(first.embedding, second.embedding, threshold=threshold)
     else:
-        gallery = np.stack([f.embedding_array() for f in references])
-        distances = np.linalg.norm(gallery - first.embedding, axis=1)
-        nearest = references[int(np.argmin(distances))]
-        distance = float(distances.min())
+        vectors = np.stack([f.embedding_array() for f in references])
+        verdict = matching.verify(first.embedding, vectors, threshold=threshold)
+        nearest = references[verdict.nearest]
         used_other = VerifiedFace(
             source="reference", box=[float(v) for v in nearest.box],
             detection_score=nearest.detection_score, face_id=nearest.pk,
         )
-    threshold = match_threshold()
-    return Verification(distance <= threshold, distance, threshold, [used, used_other], person)
+    return Verification(verdict.same, verdict.distance, threshold, [used, used_other], person)
 
 
 def _embeddings(faces: list[FaceResult]) -> np.ndarray:
@@ -793,7 +791,7 @@ def _photo_fail(photo: Photo, error: str) -> Photo:
 
 
 def _face_create(
-    photo: Photo, result, match: selectors.Match, *, previous: list[Face], written: list
+    photo: Photo, result, match: matching.Match, *, previous: list[Face], written: list
 ) -> Face:
     """Store one FaceResult; keep a person's earlier assignment of a face in the same place.
     Its crop is added to ``written`` (removed by the caller if the transaction fails)."""

@@ -26,8 +26,8 @@ from recognition.pipeline import expression, loader
 from recognition.pipeline import image as image_io
 from recognition.pipeline.types import EXPRESSIONS, Detection, FaceResult, ImageAnalysis
 
-# Same person when the distance is below this: the best global threshold on LFW dev, 0.420
-# (see ``eval_lfw``), rounded to two decimals.
+# Same person when the distance is at most this (matching.is_match): the best global
+# threshold on LFW dev, 0.420 (see ``eval_lfw``), rounded to two decimals.
 DEFAULT_THRESHOLD = 0.42
 
 
@@ -144,21 +144,6 @@ def expression_inputs(image: np.ndarray, found: Sequence[Detection]) -> np.ndarr
     for i, d in enumerate(found):
         out[i] = expression.crop_for_expression(image, d)
     return out
-
-
-def distance(a: np.ndarray, b: np.ndarray) -> np.ndarray | float:
-    """Euclidean distance between descriptors: ``(128,)`` vs ``(128,)`` -> float; ``(N, 128)``
-    against ``(128,)`` or ``(N, 128)`` -> ``(N,)`` float64."""
-    d = np.linalg.norm(np.asarray(a, np.float64) - np.asarray(b, np.float64), axis=-1)
-    return float(d) if np.ndim(d) == 0 else d
-
-
-def is_same(
-    a: np.ndarray, b: np.ndarray, threshold: float = DEFAULT_THRESHOLD
-) -> bool | np.ndarray:
-    """Whether descriptors show the same person (distance below ``threshold``)."""
-    d = distance(a, b)
-    return bool(d < threshold) if isinstance(d, float) else d < threshold
 
 
 def _ms_since(start: float) -> float:

@@ -3,7 +3,8 @@
 Protocol: a standard ``pairs.txt`` (first line ``folds<TAB>n``; then per fold ``n`` same-person
 lines ``name n1 n2`` and ``n`` different-person lines ``name1 n1 name2 n2``). Every photo is
 detected, aligned and described once (photos repeat across pairs); a pair's score is the
-Euclidean distance between the two descriptors; "same" means distance below a threshold.
+Euclidean distance between the two descriptors; "same" means distance at most a threshold
+(``matching.distance`` and ``matching.is_match``, as in the app).
 
 Which face: an LFW photo is cropped around its labelled face, so of the detections the one
 whose box centre is nearest the image centre is taken. When the detector finds nothing, the
@@ -42,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from recognition.pipeline import matching
 from recognition.pipeline.types import Detection
 
 # Median detector landmarks over LFW dev's 250x250 photos (left eye, right eye, nose, mouth
@@ -151,14 +153,13 @@ def pair_distances(
     pairs: list[Pair], descriptors: dict[ImageKey, np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(distances (P,) float64, same (P,) bool, fold (P,) int) for the pairs."""
-    first = np.stack([descriptors[p.first] for p in pairs]).astype(np.float64)
-    second = np.stack([descriptors[p.second] for p in pairs]).astype(np.float64)
-    distances = np.linalg.norm(first - second, axis=1)
+    distances = np.array([matching.distance(descriptors[p.first], descriptors[p.second])
+                          for p in pairs])
     return distances, np.array([p.same for p in pairs]), np.array([p.fold for p in pairs])
 
 
 def best_threshold(distances: np.ndarray, same: np.ndarray) -> tuple[float, float]:
-    """(threshold, accuracy) maximising accuracy of ``distance < threshold`` == ``same``.
+    """(threshold, accuracy) maximising accuracy of ``is_match(distance, threshold)`` == ``same``.
 
     Candidates are midpoints between consecutive sorted distances; among equally good ones
     the middle of the best run is taken, so the choice does not hug one pair.
@@ -182,7 +183,8 @@ def kfold_accuracy(
     for fold in np.unique(folds):
         test = folds == fold
         threshold, _ = best_threshold(distances[~test], same[~test])
-        accuracies.append(float(((distances[test] < threshold) == same[test]).mean()))
+        correct = matching.is_match(distances[test], threshold) == same[test]
+        accuracies.append(float(correct.mean()))
         thresholds.append(threshold)
     return accuracies, thresholds
 
@@ -191,8 +193,9 @@ def tar_at_far(distances: np.ndarray, same: np.ndarray, *, far: float) -> tuple[
     """(TAR, threshold) at the largest threshold accepting at most ``far`` of impostor pairs."""
     impostors = np.sort(distances[~same])
     allowed = int(np.floor(far * len(impostors)))  # whole pairs
-    threshold = float(impostors[allowed])  # strictly below it: exactly `allowed` accepted
-    return float((distances[same] < threshold).mean()), threshold
+    # The largest float below the next impostor: at most `allowed` of them match.
+    threshold = float(np.nextafter(impostors[allowed], -np.inf))
+    return float(matching.is_match(distances[same], threshold).mean()), threshold
 
 
 def roc_auc(distances: np.ndarray, same: np.ndarray) -> float:

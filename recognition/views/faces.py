@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from recognition import selectors, services
 from recognition.forms import FaceAssignForm
 from recognition.models import Face
+from recognition.pipeline import matching
 from recognition.views.access import staff_required, visible_face
 
 
@@ -26,7 +27,7 @@ def face_detail(request, pk: int):
     threshold = services.match_threshold()
     # Who else is enrolled, and how close, is for staff only.
     nearest = [
-        (person, distance, distance <= threshold)
+        (person, distance, matching.is_match(distance, threshold))
         for person, distance in selectors.face_nearest_people(face=face)
     ] if request.user.is_staff else None
     scores = sorted(face.expression_scores.items(), key=lambda item: -item[1])

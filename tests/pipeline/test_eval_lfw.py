@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from recognition.pipeline import eval_lfw
+from recognition.pipeline import eval_lfw, matching
 from recognition.pipeline.types import Detection
 
 PAIRS = """2\t2
@@ -93,7 +93,7 @@ def test_the_best_threshold_counts_the_errors_it_cannot_avoid():
     threshold, accuracy = eval_lfw.best_threshold(distances, same)
 
     assert accuracy == pytest.approx(5 / 6)
-    assert ((distances < threshold) == same).mean() == pytest.approx(accuracy)
+    assert (matching.is_match(distances, threshold) == same).mean() == pytest.approx(accuracy)
 
 
 def test_kfold_chooses_each_folds_threshold_on_the_other_folds_only():
@@ -119,10 +119,12 @@ def test_tar_at_far_accepts_at_most_the_allowed_share_of_impostors():
 
     tar, threshold = eval_lfw.tar_at_far(distances, same, far=1e-3)  # 2 impostors allowed
 
-    assert (impostor < threshold).sum() <= 2
+    assert matching.is_match(impostor, threshold).sum() <= 2
     assert threshold > 0.6 and tar == 1.0
     tar, threshold = eval_lfw.tar_at_far(distances, same, far=5e-4)  # 1 allowed: stop at 0.5
-    assert threshold == 0.5 and tar == pytest.approx((genuine < 0.5).mean())
+    assert threshold == np.nextafter(0.5, 0)  # just below the second impostor
+    assert matching.is_match(impostor, threshold).sum() == 1
+    assert tar == pytest.approx((genuine < 0.5).mean())
 
 
 def test_auc_is_one_for_separable_scores_a_half_for_ties_and_matches_a_direct_count():

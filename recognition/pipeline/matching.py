@@ -1,0 +1,202 @@
+"""Who a face is: descriptor distances and the one rule that turns a distance into "the same
+person", applied to pairs (verify), to a gallery of reference faces (identify, nearest people)
+and among unknown faces (group). Django-free: the app loads the gallery (``selectors``) and
+passes it in.
+
+Descriptors are ``(128,)`` float32 rows (``analyse.describe``: unit length). The distance is
+Euclidean, and two descriptors show the same person when it is *at most* the threshold
+(:func:`is_match`); everything here decides through that one function.
+
+A :class:`Gallery` answers "which people are nearest" through :meth:`Gallery.nearest` alone,
+exactly, by comparing with every reference. An approximate vector index for large galleries
+would replace that method and leave the callers as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from recognition.pipeline.embed import DESCRIPTOR_SIZE
+
+
+def distance(a: np.ndarray, b: np.ndarray) -> float | np.ndarray:
+    """Euclidean distance between descriptors, in float64.
+
+    ``(128,)`` and ``(128,)`` -> float; ``(N, 128)`` and ``(128,)`` -> ``(N,)``; ``(128,)`` and
+    ``(M, 128)`` -> ``(M,)``; ``(N, 128)`` and ``(M, 128)`` -> ``(N, M)``, every row of ``a``
+    against every row of ``b``.
+    """
+    a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    rows, cols = np.atleast_2d(a64), np.atleast_2d(b64)
+    # |x - y|^2 = |x|^2 + |y|^2 - 2 x.y: one matrix product, memory N x M rather than
+    # N x M x 128; in float64 it is within ~1e-8 of the direct difference, far below any
+    # threshold's precision. Rounding can leave a tiny negative square: clipped to 0.
+    squared = (
+        np.einsum("ij,ij->i", rows, rows)[:, None]
+        + np.einsum("ij,ij->i", cols, cols)[None, :]
+        - 2 * rows @ cols.T
+    )
+    d = np.sqrt(np.maximum(squared, 0.0))
+    if b64.ndim == 1:
+        d = d[:, 0]
+    if a64.ndim == 1:
+        d = d[0]
+    return float(d) if np.ndim(d) == 0 else d
+
+
+def is_match(distance: float | np.ndarray, threshold: float) -> bool | np.ndarray:
+    """The same person: ``distance`` at most ``threshold`` (a float, or elementwise)."""
+    same = np.asarray(distance) <= threshold
+    return bool(same) if same.ndim == 0 else same
+
+
+@dataclass(frozen=True)
+class Match:
+    """Who a face is: ``person_id`` None means unknown. ``distance`` is the distance to the
+    nearest person's nearest reference (None with an empty gallery)."""
+
+    person_id: int | None
+    distance: float | None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a face is the same person as one or more others: ``distance`` to the nearest
+    of them, which is row ``nearest`` of what it was compared with."""
+
+    same: bool
+    distance: float
+    nearest: int
+
+
+@dataclass(frozen=True, eq=False)
+class Gallery:
+    """Every reference face of one model version, as arrays for vectorised search.
+
+    ``embeddings`` (N, 128) float32 and ``person_ids`` (N,) int64, row by row; ``version`` the
+    model version that made them (faces of other versions are not comparable). Derived:
+    ``people`` (P,) the distinct person ids, ascending, and ``person_index`` (N,) each row's
+    position in ``people``. The arrays are read-only: galleries are cached and shared.
+    """
+
+    embeddings: np.ndarray = field(repr=False)
+    person_ids: np.ndarray = field(repr=False)
+    version: str
+    people: np.ndarray = field(init=False, repr=False)
+    person_index: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        embeddings = np.array(self.embeddings, dtype=np.float32).reshape(-1, DESCRIPTOR_SIZE)
+        person_ids = np.array(self.person_ids, dtype=np.int64).reshape(-1)
+        if len(embeddings) != len(person_ids):
+            raise ValueError(
+                f"{len(embeddings)} embeddings but {len(person_ids)} person ids: one per row"
+            )
+        people, person_index = np.unique(person_ids, return_inverse=True)
+        for name, array in (("embeddings", embeddings), ("person_ids", person_ids),
+                            ("people", people), ("person_index", person_index)):
+            array.setflags(write=False)
+            object.__setattr__(self, name, array)
+
+    def __len__(self) -> int:
+        """The number of reference faces."""
+        return len(self.embeddings)
+
+    def nearest(
+        self, embeddings: np.ndarray, *, k: int, skip_identical: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` people nearest each of ``embeddings`` (F, 128), nearest first.
+
+        A person's distance is that of their nearest reference. Returns ``(person ids (F, K)
+        int64, distances (F, K) float64)`` with K = min(k, number of people); ties keep the
+        lower person id first. ``skip_identical``: references equal to the probe are left out
+        (a reference face is not its own nearest); a person left with none is at infinity.
+        """
+        to_people = self._person_distances(embeddings, skip_identical=skip_identical)
+        order = np.argsort(to_people, axis=1, kind="stable")[:, : max(k, 0)]
+        return self.people[order], np.take_along_axis(to_people, order, axis=1)
+
+    def _person_distances(self, embeddings: np.ndarray, *, skip_identical: bool) -> np.ndarray:
+        """(F, P) distance from each embedding to each person's nearest reference."""
+        probes = np.asarray(embeddings, np.float32).reshape(-1, DESCRIPTOR_SIZE)
+        to_refs = distance(probes, self.embeddings)
+        if skip_identical:
+            identical = np.all(probes[:, None, :] == self.embeddings[None, :, :], axis=2)
+            to_refs[identical] = np.inf
+        to_people = np.full((len(probes), len(self.people)), np.inf)
+        for row, refs in zip(to_people, to_refs, strict=True):
+            np.minimum.at(row, self.person_index, refs)
+        return to_people
+
+
+def identify(
+    embeddings: np.ndarray, gallery: Gallery, *, threshold: float, margin: float
+) -> list[Match]:
+    """Match each of ``embeddings`` (F, 128) float32 against the gallery.
+
+    A face is the nearest person when that person is a match (:func:`is_match` with
+    ``threshold``) and the runner-up person is at least ``margin`` further away; otherwise it
+    is unknown (too far, or too close to call between two people). Either way it keeps the
+    distance to the nearest person.
+    """
+    if len(gallery.people) == 0:
+        return [Match(None, None) for _ in range(len(embeddings))]
+    matches = []
+    for ids, distances in zip(*gallery.nearest(embeddings, k=2), strict=True):
+        best = float(distances[0])
+        too_close = len(distances) > 1 and distances[1] - best < margin
+        person = int(ids[0]) if is_match(best, threshold) and not too_close else None
+        matches.append(Match(person, best))
+    return matches
+
+
+def nearest_people(
+    embeddings: np.ndarray, gallery: Gallery, *, k: int, skip_identical: bool = False
+) -> list[list[tuple[int, float]]]:
+    """For each of ``embeddings`` (F, 128) float32, up to ``k`` nearest people as
+    ``(person_id, distance)``, nearest first (a person's distance: their nearest reference).
+    ``skip_identical``: see :meth:`Gallery.nearest`; people left with no reference are not
+    listed."""
+    ids, distances = gallery.nearest(embeddings, k=k, skip_identical=skip_identical)
+    return [
+        [(int(i), float(d)) for i, d in zip(row_ids, row, strict=True) if np.isfinite(d)]
+        for row_ids, row in zip(ids, distances, strict=True)
+    ]
+
+
+def verify(a: np.ndarray, b: np.ndarray, *, threshold: float) -> Verdict:
+    """Whether descriptor ``a`` (128,) shows the same person as ``b``: one descriptor (128,),
+    or several of one person (M, 128), M >= 1, of which the nearest counts."""
+    distances = np.atleast_1d(distance(a, b))
+    nearest = int(np.argmin(distances))
+    best = float(distances[nearest])
+    return Verdict(is_match(best, threshold), best, nearest)
+
+
+def group(embeddings: np.ndarray, *, threshold: float) -> list[list[int]]:
+    """Faces that probably show the same person, as lists of row numbers of ``embeddings``
+    (N, 128).
+
+    Two faces that match (:func:`is_match` with ``threshold``) join a group, and groups sharing
+    a face merge (single linkage, by union-find). Largest groups first, then by their first
+    row; rows ascending within a group. Given faces newest first, that is newest first.
+    """
+    if len(embeddings) == 0:
+        return []
+    distances = distance(embeddings, embeddings)
+    parent = list(range(len(embeddings)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in zip(*np.nonzero(np.triu(is_match(distances, threshold), k=1)), strict=True):
+        parent[root(int(i))] = root(int(j))
+    groups: dict[int, list[int]] = {}
+    for i in range(len(embeddings)):
+        groups.setdefault(root(i), []).append(i)
+    return sorted(groups.values(), key=lambda rows: (-len(rows), rows[0]))

@@ -46,17 +46,11 @@ from recognition.models import (
     Photo,
 )
 from recognition.pipeline import image as images
-from recognition.pipeline import matching
+from recognition.pipeline import matching, spec
 from recognition.pipeline.types import FaceResult
 
 logger = logging.getLogger(__name__)
 
-# Descriptors made differently cannot be compared: faces record the version that made them
-# and the gallery only uses references of the current one. Change it when the descriptor
-# changes (network, alignment, post-processing), then re-analyse the reference photos. Now:
-# face-api's dlib ResNet on chips aligned to align.TEMPLATE (scale 0.97), photo and mirror
-# image averaged, scaled to unit length (analyse).
-MODEL_VERSION = "face-api-1.7.15-resnet/template-0.97/mirror-mean/unit"
 
 # Failures worth retrying: the database went away or is locked for a moment (and storage
 # faults, see is_transient).
@@ -315,11 +309,12 @@ def photo_analyse(*, photo: Photo) -> Photo:
     Results are dropped if another claim took the photo over meanwhile (``attempts``).
     """
     # Imported here, not at the top: this is what loads TensorFlow (see module docstring).
-    from recognition.pipeline import analyse, image, loader
+    from recognition.pipeline import image, loader
 
+    pipeline = spec.current()
     try:
         with photo.file.open("rb") as f:
-            result = analyse.analyse_file(f)
+            result = pipeline.analyse_file(f)
     except image.ImageError as exc:
         return _photo_fail(photo, str(exc))
     except loader.ModelNotInstalled as exc:
@@ -334,7 +329,7 @@ def photo_analyse(*, photo: Photo) -> Photo:
 
     matches = matching.identify(
         _embeddings(result.faces),
-        selectors.gallery_get(model_version=MODEL_VERSION),
+        selectors.gallery_get(model_version=pipeline.spec.version),
         threshold=match_threshold(),
         margin=settings.FACEWEB_MATCH_MARGIN,
     )
@@ -343,7 +338,7 @@ def photo_analyse(*, photo: Photo) -> Photo:
         with transaction.atomic():
             if not _photo_finish(
                 photo, status=Photo.Status.DONE, width=result.width, height=result.height,
-                model_version=MODEL_VERSION, timings_ms=result.timings_ms,
+                model_version=pipeline.spec.version, timings_ms=result.timings_ms,
             ):
                 return photo
             old_faces = list(photo.faces.all())
@@ -476,13 +471,17 @@ def is_transient(exc: BaseException) -> bool:
     )
 
 
+def model_version() -> str:
+    """The version of the current pipeline's descriptors (spec.PipelineSpec.version): a face
+    of another version is never compared with the gallery."""
+    return spec.current().spec.version
+
+
 def match_threshold() -> float:
     """FACEWEB_MATCH_THRESHOLD, or the pipeline's calibrated default when unset."""
     if settings.FACEWEB_MATCH_THRESHOLD is not None:
         return settings.FACEWEB_MATCH_THRESHOLD
-    from recognition.pipeline.analyse import DEFAULT_THRESHOLD
-
-    return DEFAULT_THRESHOLD
+    return spec.current().spec.threshold
 
 
 # --- People: rename, merge, reference faces ------------------------------------------------------
@@ -533,7 +532,7 @@ def person_reference_add(
     if (face is None) == (file is None):
         raise ValidationError("Give either an existing face or an image (one of them).")
     if face is not None:
-        if face.model_version != MODEL_VERSION:
+        if face.model_version != model_version():
             raise ValidationError(
                 "This face was analysed by an older model; analyse its photo again first."
             )
@@ -648,7 +647,6 @@ def image_analyse_now(*, file: File):
     FACEWEB_SYNC_WAIT_S for its turn, else raises AnalysisBusy; the pipeline downscales large
     images before detection. Raises ModelNotInstalled when models are missing.
     """
-    from recognition.pipeline import analyse  # loads TensorFlow (see module docstring)
 
     if file.size > settings.FACEWEB_MAX_UPLOAD_BYTES:
         limit_mb = settings.FACEWEB_MAX_UPLOAD_BYTES / 1024 / 1024
@@ -658,7 +656,7 @@ def image_analyse_now(*, file: File):
 
     def analyse_now():
         started.set()
-        return analyse.analyse_file(file)
+        return spec.current().analyse_file(file)
 
     job = _analysis_thread.submit(analyse_now)
     if not started.wait(timeout=settings.FACEWEB_SYNC_WAIT_S) and job.cancel():
@@ -679,7 +677,7 @@ def image_identify(*, file: File, top_k: int = 3) -> Identification:
     """Every face in an image with who it is (or unknown) and its ``top_k`` nearest people."""
     analysis = image_analyse_now(file=file)
     embeddings = _embeddings(analysis.faces)
-    gallery = selectors.gallery_get(model_version=MODEL_VERSION)
+    gallery = selectors.gallery_get(model_version=model_version())
     threshold = match_threshold()
     matches = matching.identify(
         embeddings, gallery, threshold=threshold, margin=settings.FACEWEB_MATCH_MARGIN
@@ -712,7 +710,7 @@ def image_verify(
     references = []
     if person is not None:
         references = list(
-            Face.objects.filter(person=person, is_reference=True, model_version=MODEL_VERSION)
+            Face.objects.filter(person=person, is_reference=True, model_version=model_version())
             .only("id", "box", "detection_score", "embedding")
         )
         if not references:
@@ -800,7 +798,7 @@ def _face_create(
         photo=photo, box=box, landmarks=np.asarray(result.detection.landmarks).tolist(),
         detection_score=float(result.detection.score),
         embedding=np.asarray(result.embedding, dtype=EMBEDDING_DTYPE).tobytes(),
-        model_version=MODEL_VERSION, expression=result.expression,
+        model_version=model_version(), expression=result.expression,
         expression_scores={k: float(v) for k, v in result.expression_scores.items()},
         distance=match.distance,
     )

@@ -85,12 +85,12 @@ def make_face(
     reference: bool = False, box=(10.0, 10.0, 40.0, 40.0), model_version: str | None = None,
 ) -> Face:
     """A stored face; with ``person`` it is assigned (and a reference if ``reference``)."""
-    from recognition.services import MODEL_VERSION
+    from recognition.services import model_version as current_version
 
     face = Face(
         photo=photo or make_photo(), box=list(box), landmarks=[[0, 0]] * 5, detection_score=0.99,
         embedding=(embedding(0) if vector is None else vector).astype("<f4").tobytes(),
-        model_version=model_version or MODEL_VERSION, expression="neutral",
+        model_version=model_version or current_version(), expression="neutral",
         expression_scores={"neutral": 1.0}, person=person, is_reference=reference,
         decision=Face.Decision.ASSIGNED if person else Face.Decision.UNKNOWN,
     )

@@ -8,7 +8,7 @@ The descriptor of a face is the average of the network's descriptors of its chip
 chip of the mirrored photo, scaled to unit length. Both steps were measured end to end on LFW
 dev (5 folds, 3,000 pairs; ``python manage.py evaluate_lfw``): see ``eval_lfw``'s docstring.
 Because of the unit length, distances are about two thirds of raw dlib distances, and the
-same-person threshold is :data:`DEFAULT_THRESHOLD`, not dlib's 0.6.
+same-person threshold is ``spec.DEFAULT_THRESHOLD``, not dlib's 0.6.
 """
 
 from __future__ import annotations
@@ -25,11 +25,6 @@ from recognition.pipeline import embed as embedding
 from recognition.pipeline import expression, loader
 from recognition.pipeline import image as image_io
 from recognition.pipeline.types import EXPRESSIONS, Detection, FaceResult, ImageAnalysis
-
-# Same person when the distance is at most this (matching.is_match): the best global
-# threshold on LFW dev, 0.420 (see ``eval_lfw``), rounded to two decimals.
-DEFAULT_THRESHOLD = 0.42
-
 
 # Big JPEGs are decoded at no less than this (longer side): detection runs at
 # detect.DEFAULT_MAX_SIDE anyway, and a face it can find is still large enough here for an

@@ -17,7 +17,7 @@ Figures:
   accuracy on the other folds is applied to it; mean and sample standard deviation (ddof=1)
   over folds.
 - best global threshold: the one maximising accuracy over all pairs (optimistic by design; it
-  is what ``analyse.DEFAULT_THRESHOLD`` is calibrated from).
+  is what ``spec.DEFAULT_THRESHOLD`` is calibrated from).
 - TAR at FAR=0.1%: the largest threshold at which at most 0.1% of all different-person pairs
   are accepted (rounded down to whole pairs: 1 of 1,500 on lfw-dev), and the share of
   same-person pairs accepted there. Coarse with so few impostor pairs; read it as a rough

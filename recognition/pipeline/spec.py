@@ -10,6 +10,7 @@ these means re-analysing the reference photos (the admin's "re-analyse" action).
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from dataclasses import dataclass
@@ -17,10 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from recognition.pipeline import align
+from recognition.pipeline.types import ImageAnalysis
 
 DEFAULT_DETECTOR = "mtcnn"
-# Same person when the distance is at most this: the best global threshold on LFW dev, 0.420
-# (``eval_lfw``), rounded to two decimals.
+# Same person when the distance is at most this (matching.is_match): the best global
+# threshold on LFW dev, 0.420 (``eval_lfw``), rounded to two decimals.
 DEFAULT_THRESHOLD = 0.42
 
 
@@ -43,6 +45,27 @@ class PipelineSpec:
 def configured() -> PipelineSpec:
     """The spec this process runs: the detector from env FACEWEB_DETECTOR."""
     return PipelineSpec(detector=os.environ.get("FACEWEB_DETECTOR") or DEFAULT_DETECTOR)
+
+
+class Pipeline:
+    """The analysis a spec names. Cheap to make: the models load in the process that first
+    analyses an image (TensorFlow must not start in a Celery parent that forks)."""
+
+    def __init__(self, spec: PipelineSpec):
+        self.spec = spec
+
+    def analyse_file(self, source) -> ImageAnalysis:
+        """Every face in an image file (see analyse.analyse_file)."""
+        from recognition.pipeline import analyse
+
+        return analyse.analyse_file(source)
+
+
+@functools.cache
+def current() -> Pipeline:
+    """The pipeline of this process (``configured()``). Services use it unless given another;
+    tests put a stand-in here."""
+    return Pipeline(configured())
 
 
 def warm_up() -> float:

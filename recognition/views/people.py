@@ -149,7 +149,7 @@ def person_delete(request, pk: int):
 @staff_required
 def unknown_faces(request):
     groups = selectors.unknown_face_groups(
-        threshold=services.match_threshold(), model_version=services.MODEL_VERSION
+        threshold=services.match_threshold(), model_version=services.model_version()
     )
     return render(request, "recognition/unknown_faces.html", {
         "groups": [

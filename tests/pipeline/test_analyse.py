@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from recognition.pipeline import analyse, embed, loader, matching
+from recognition.pipeline import analyse, embed, loader, matching, spec
 from recognition.pipeline.image import load_image
 from recognition.pipeline.types import EXPRESSIONS, ImageAnalysis
 
@@ -30,7 +30,7 @@ def only_face(analysis: ImageAnalysis):
 
 
 def is_same(a: np.ndarray, b: np.ndarray) -> bool:
-    return matching.is_match(matching.distance(a, b), analyse.DEFAULT_THRESHOLD)
+    return matching.is_match(matching.distance(a, b), spec.DEFAULT_THRESHOLD)
 
 
 def test_the_same_person_is_closer_than_the_threshold_and_others_farther(analysed):
@@ -40,7 +40,7 @@ def test_the_same_person_is_closer_than_the_threshold_and_others_farther(analyse
     same = matching.distance(obama.embedding, obama2.embedding)
     different = matching.distance(obama.embedding, biden.embedding)
 
-    assert same < analyse.DEFAULT_THRESHOLD < different
+    assert same < spec.DEFAULT_THRESHOLD < different
     assert is_same(obama.embedding, obama2.embedding)
     assert not is_same(obama2.embedding, biden.embedding)
 

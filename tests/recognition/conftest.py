@@ -2,22 +2,21 @@
 
 - Every test gets an empty MEDIA_ROOT in its own temporary directory and an empty gallery
   cache.
-- ``fake_pipeline`` replaces ``recognition.pipeline.analyse`` with a stand-in whose faces the
-  test chooses (no TensorFlow); image decoding stays real.
+- ``fake_pipeline`` is the services' pipeline (``spec.current()``) for the test: a stand-in
+  whose faces the test chooses (no TensorFlow); image decoding stays real.
 - ``queued``: the photo ids published to Celery, instead of publishing them.
 
 A real Redis and a real worker process: see tests/worlds.py, and ``enter`` in tests/conftest.py.
 """
 
-import sys
-import types
 from pathlib import Path
 
 import pytest
 
-import recognition.pipeline
 from recognition import selectors
+from recognition.pipeline import spec
 from recognition.pipeline.image import load_image
+from recognition.pipeline.spec import PipelineSpec
 from recognition.pipeline.types import ImageAnalysis
 
 
@@ -36,10 +35,10 @@ def _empty_gallery_cache():
 
 
 class FakePipeline:
-    """``analyse_image`` returns ``faces`` for any image, or raises ``error``; ``analyse_file``
-    decodes the file for real first."""
+    """A pipeline (spec.Pipeline) whose ``analyse_file`` decodes the file for real, then
+    returns ``faces`` for any image, or raises ``error``. Its threshold is 0.6."""
 
-    DEFAULT_THRESHOLD = 0.6
+    spec = PipelineSpec(detector="fake", threshold=0.6)
 
     def __init__(self):
         self.faces = []
@@ -60,12 +59,9 @@ class FakePipeline:
 
 @pytest.fixture
 def fake_pipeline(monkeypatch) -> FakePipeline:
+    """The services' pipeline for this test (no TensorFlow)."""
     fake = FakePipeline()
-    module = types.ModuleType("recognition.pipeline.analyse")
-    module.analyse_image, module.analyse_file = fake.analyse_image, fake.analyse_file
-    module.DEFAULT_THRESHOLD = fake.DEFAULT_THRESHOLD
-    monkeypatch.setitem(sys.modules, "recognition.pipeline.analyse", module)
-    monkeypatch.setattr(recognition.pipeline, "analyse", module, raising=False)
+    monkeypatch.setattr(spec, "current", lambda: fake)
     return fake
 
 

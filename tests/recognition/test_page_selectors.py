@@ -6,9 +6,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from recognition import selectors
+from recognition import selectors, services
 from recognition.models import Face, Photo
-from recognition.services import MODEL_VERSION
 from tests.factories import embedding, make_face, make_person, make_photo, near
 
 pytestmark = pytest.mark.django_db
@@ -71,7 +70,7 @@ def test_unknown_faces_close_together_form_one_group_largest_first():
     chain = [make_face(vector=near(stranger, 0.25, seed=s)) for s in range(3)]
     single = make_face(vector=other)
     make_face(vector=near(other, 0.1), person=make_person())  # known: not in any group
-    groups = selectors.unknown_face_groups(threshold=0.6, model_version=MODEL_VERSION)
+    groups = selectors.unknown_face_groups(threshold=0.6, model_version=services.model_version())
     assert [sorted(f.pk for f in g) for g in groups] == [[f.pk for f in chain], [single.pk]]
 
 

@@ -11,7 +11,7 @@ from tests.factories import embedding, make_face, make_person
 def test_the_gallery_is_read_once_and_re_read_only_after_references_change(
     django_assert_num_queries,
 ):
-    version = services.MODEL_VERSION
+    version = services.model_version()
     ada = make_person("Ada")
     make_face(vector=embedding(1), person=ada, reference=True)
     make_face(vector=embedding(2))  # not a reference: not in the gallery
@@ -28,7 +28,7 @@ def test_the_gallery_is_read_once_and_re_read_only_after_references_change(
 
 @pytest.mark.django_db
 def test_the_gallery_notices_a_reference_deleted_by_any_path():
-    version = services.MODEL_VERSION
+    version = services.model_version()
     ada = make_person("Ada")
     kept = make_face(vector=embedding(1), person=ada, reference=True)
     gone = make_face(vector=embedding(2), person=ada, reference=True)
@@ -41,7 +41,7 @@ def test_the_gallery_notices_a_reference_deleted_by_any_path():
 
 @pytest.mark.django_db
 def test_the_gallery_notices_a_reference_moved_to_another_person():
-    version = services.MODEL_VERSION
+    version = services.model_version()
     face = make_face(vector=embedding(1), person=make_person("Ada"), reference=True)
     selectors.gallery_get(model_version=version)
     bob = services.face_assign(face=face, new_person_name="Bob").person

@@ -153,7 +153,7 @@ def test_photo_analyse_stores_every_face_with_its_crop_and_marks_the_photo_done(
     photo.refresh_from_db()
     assert photo.status == Photo.Status.DONE and photo.error == ""
     assert (photo.width, photo.height) == (64, 48)
-    assert photo.model_version == services.MODEL_VERSION
+    assert photo.model_version == services.model_version()
     assert photo.timings_ms == {"detect": 1.0}
     first, second = photo.faces.all()
     assert first.embedding_array().tolist() == vector.tolist()
@@ -196,11 +196,11 @@ def test_it_keeps_a_face_unknown_when_two_people_are_too_close_to_tell_apart(
     assert analysed(fake_pipeline, face_result(probe)).faces.get().person == ada
 
 
-def test_the_match_threshold_defaults_to_the_one_calibrated_for_the_pipeline(settings):
-    from recognition.pipeline import analyse  # the real module: cheap, it loads no model
-
+def test_the_match_threshold_defaults_to_the_one_calibrated_for_the_pipeline(
+    fake_pipeline, settings
+):
     settings.FACEWEB_MATCH_THRESHOLD = None
-    assert services.match_threshold() == analyse.DEFAULT_THRESHOLD
+    assert services.match_threshold() == fake_pipeline.spec.threshold == 0.6
 
 
 def test_the_match_threshold_setting_overrides_the_pipeline_default(fake_pipeline, settings):

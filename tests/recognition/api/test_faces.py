@@ -27,7 +27,7 @@ def test_staff_assign_a_face_to_a_person_and_it_joins_the_gallery(api, staff):
     response = api(staff).post(f"/api/v1/faces/{face.pk}/assign/", {"person_id": ada.pk})
     assert response.status_code == 200
     assert response.json()["person"]["name"] == "Ada" and response.json()["is_reference"]
-    gallery = selectors.gallery_get(model_version=services.MODEL_VERSION)
+    gallery = selectors.gallery_get(model_version=services.model_version())
     assert gallery.person_ids.tolist() == [ada.pk]
 
 
@@ -61,7 +61,7 @@ def test_not_this_person_makes_the_face_unknown_and_drops_it_from_the_gallery(ap
     assert response.status_code == 200
     body = response.json()
     assert (body["person"], body["decision"], body["is_reference"]) == (None, "unknown", False)
-    assert len(selectors.gallery_get(model_version=services.MODEL_VERSION).people) == 0
+    assert len(selectors.gallery_get(model_version=services.model_version()).people) == 0
 
 
 def test_not_this_person_on_an_unknown_face_is_a_400(api, staff):

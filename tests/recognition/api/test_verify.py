@@ -115,7 +115,7 @@ def test_an_unreadable_image_is_a_400_with_the_reason(api, user, stand_in):
 def test_a_busy_analysis_thread_is_a_503_with_retry_after(api, user, stand_in, settings):
     settings.FACEWEB_SYNC_WAIT_S = 0.1
     another_request = threading.Event()
-    services._analysis_thread.submit(another_request.wait)  # is analysing
+    services.recognise._analysis_thread.submit(another_request.wait)  # is analysing
     try:
         response = api(user).post("/api/v1/identify/", {"image": image()}, format="multipart")
     finally:

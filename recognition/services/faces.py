@@ -1,0 +1,137 @@
+"""Who a face is: faces assigned to a person (existing or new); a person's reference faces,
+which later photos are matched against (enrolment, adding and removing one); corrections (not
+a face, not this person)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.db import transaction
+
+from recognition import files
+from recognition.models import AuditEvent, Face, Person, Photo
+from recognition.services.audit import audit
+from recognition.services.people import person_create
+from recognition.services.photos import photo_create
+from recognition.services.recognise import model_version
+
+
+def face_assign(
+    *, face: Face, person: Person | None = None, new_person_name: str = "",
+    actor: AbstractBaseUser | None = None,
+) -> Face:
+    """Say who a face is: an existing ``person``, or a new person called ``new_person_name``.
+
+    The face becomes one of that person's references, so later photos match against it.
+    """
+    if (person is None) == (not new_person_name.strip()):
+        raise ValidationError("Choose an existing person or give a new name (not both).")
+    with transaction.atomic():
+        if person is None:
+            person = person_create(name=new_person_name)
+        face.person = person
+        face.decision = Face.Decision.ASSIGNED
+        face.is_reference = True
+        face.save()  # also moves updated_at, which tells every worker's gallery cache
+        audit(actor=actor, action=AuditEvent.Action.ASSIGN, target=f"face {face.pk}",
+              detail=f"to {person.name} (person {person.pk})")
+    return face
+
+
+def faces_assign(
+    *, faces: list[Face], person: Person | None = None, new_person_name: str = "",
+    actor: AbstractBaseUser | None = None,
+) -> Person:
+    """Say that all ``faces`` (e.g. a group of similar unknown faces) are one person, existing
+    or new, in one transaction; each becomes a reference. Returns the person."""
+    if not faces:
+        raise ValidationError("Choose at least one face.")
+    with transaction.atomic():
+        first = face_assign(face=faces[0], person=person, new_person_name=new_person_name,
+                            actor=actor)
+        for face in faces[1:]:
+            face_assign(face=face, person=first.person, actor=actor)
+    return first.person
+
+
+def person_enrol(*, person: Person, photo: Photo, face: Face | None = None) -> Face:
+    """Make a face of an analysed ``photo`` a reference of ``person``.
+
+    Without ``face``, the photo must show exactly one face; a photo with none or several is
+    refused (ValidationError) with a reason a person can act on.
+    """
+    if photo.status != Photo.Status.DONE:
+        if photo.status == Photo.Status.FAILED:
+            raise ValidationError(f"This photo could not be analysed: {photo.error}")
+        raise ValidationError("This photo has not been analysed yet; try again in a moment.")
+    if face is None:
+        faces = list(photo.faces.all())
+        if not faces:
+            raise ValidationError(
+                "No face was found in this photo. Use a photo where the face is clearly "
+                "visible, facing the camera."
+            )
+        if len(faces) > 1:
+            raise ValidationError(
+                f"This photo shows {len(faces)} faces; choose which one is {person.name}."
+            )
+        face = faces[0]
+    elif face.photo_id != photo.pk:
+        raise ValidationError("That face is not in this photo.")
+    return face_assign(face=face, person=person)
+
+
+def person_reference_add(
+    *,
+    person: Person,
+    face: Face | None = None,
+    file: File | None = None,
+    uploaded_by: AbstractBaseUser | None = None,
+    source: str = Photo.Source.UPLOAD,
+) -> Face | Photo:
+    """Add a reference face to ``person``, from an existing ``face`` or an image ``file``.
+
+    From a face: it becomes the person's reference now, and is returned. From a file: an
+    enrolment Photo is stored and queued, and returned pending; once analysed, its one face
+    becomes the reference (or the photo's ``error`` says why not: no face, several faces).
+    """
+    if (face is None) == (file is None):
+        raise ValidationError("Give either an existing face or an image (one of them).")
+    if face is not None:
+        if face.model_version != model_version():
+            raise ValidationError(
+                "This face was analysed by an older model; analyse its photo again first."
+            )
+        return face_assign(face=face, person=person)
+    return photo_create(
+        file=file, uploaded_by=uploaded_by, source=source, purpose=Photo.Purpose.ENROL,
+        person=person,
+    )
+
+
+def person_reference_remove(*, person: Person, face: Face) -> Face:
+    """Stop using ``face`` as a reference of ``person``; it stays assigned to them."""
+    if face.person_id != person.pk or not face.is_reference:
+        raise ValidationError(f"That face is not a reference of {person.name}.")
+    face.is_reference = False
+    face.save()  # the gallery's count drops, so caches re-read it
+    return face
+
+
+def face_mark_not_a_face(*, face: Face, actor: AbstractBaseUser | None = None) -> None:
+    """Delete a false detection (and its crop). Analysing the photo again may find it again."""
+    audit(actor=actor, action=AuditEvent.Action.NOT_A_FACE, target=f"face {face.pk}",
+          detail=f"in photo {face.photo_id}")
+    crop = face.crop
+    face.delete()
+    transaction.on_commit(lambda: files.delete([crop]))
+
+
+def face_mark_not_this_person(*, face: Face) -> Face:
+    """Undo a face's match or assignment: it becomes unknown, and stops being a reference."""
+    if face.person_id is None:
+        raise ValidationError("This face is not matched to anyone.")
+    face.person, face.decision, face.is_reference = None, Face.Decision.UNKNOWN, False
+    face.save()
+    return face

@@ -1,0 +1,209 @@
+"""Recognition with the configured pipeline: the model version and match threshold faces are
+compared by, and verify (1:1) and identify (1:N) of an image now, in this process, storing
+nothing (the synchronous API). A stored photo is analysed in a worker (``analysis``)."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files import File
+
+from recognition import selectors
+from recognition.models import EMBEDDING_SIZE, Face, Person
+from recognition.pipeline import image as images
+from recognition.pipeline import matching, spec
+from recognition.pipeline.types import FaceResult
+
+
+def model_version() -> str:
+    """The version of the current pipeline's descriptors (spec.PipelineSpec.version): a face
+    of another version is never compared with the gallery."""
+    return spec.current().spec.version
+
+
+def match_threshold() -> float:
+    """FACEWEB_MATCH_THRESHOLD, or the pipeline's calibrated default when unset."""
+    if settings.FACEWEB_MATCH_THRESHOLD is not None:
+        return settings.FACEWEB_MATCH_THRESHOLD
+    return spec.current().spec.threshold
+
+
+class AnalysisBusy(RuntimeError):
+    """This process's analysis thread stayed busy for FACEWEB_SYNC_WAIT_S."""
+
+
+class NoFaceFound(ValueError):
+    """An image given for verification shows no face."""
+
+
+# One in-process analysis at a time, always on the same thread: TensorFlow already spreads one
+# analysis over every core (two in parallel would each take twice as long), and the large
+# buffers of decoding are reused by that one thread instead of piling up in the allocator's
+# pool of each request thread.
+_analysis_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faceweb-analysis")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    person: Person
+    distance: float
+
+
+@dataclass(frozen=True)
+class IdentifiedFace:
+    """One face of an identified image: ``person`` None is unknown (same rule as photos)."""
+
+    face: FaceResult
+    person: Person | None
+    distance: float | None
+    candidates: list[Candidate]  # nearest people, nearest first
+
+
+@dataclass(frozen=True)
+class Identification:
+    width: int
+    height: int
+    threshold: float
+    faces: list[IdentifiedFace]
+    timings_ms: dict[str, float]
+
+
+@dataclass(frozen=True)
+class VerifiedFace:
+    """A face a verification used: from ``image``, ``other_image``, or a ``reference``."""
+
+    source: str
+    box: list[float]
+    detection_score: float
+    faces_found: int | None = None  # faces in that image (the largest one is used)
+    face_id: int | None = None  # the stored reference face
+
+
+@dataclass(frozen=True)
+class Verification:
+    same: bool
+    distance: float
+    threshold: float
+    faces: list[VerifiedFace]
+    person: Person | None
+
+
+def image_analyse_now(*, file: File):
+    """Run the pipeline on an image in this process, now, storing nothing; returns the
+    pipeline's ``ImageAnalysis``. For callers that cannot poll (the synchronous API).
+
+    The models load on the first call, once per process (seconds). Time and memory are
+    bounded: the header is checked before anything waits (not an image, or too many pixels:
+    ImageError at once); the image is decoded only on this process's one analysis thread,
+    so however many requests wait, one decoded image exists at a time; a call waits at most
+    FACEWEB_SYNC_WAIT_S for its turn, else raises AnalysisBusy; the pipeline downscales large
+    images before detection. Raises ModelNotInstalled when models are missing.
+    """
+
+    if file.size > settings.FACEWEB_MAX_UPLOAD_BYTES:
+        limit_mb = settings.FACEWEB_MAX_UPLOAD_BYTES / 1024 / 1024
+        raise ValidationError(f"This file is larger than the {limit_mb:.0f} MB limit.")
+    images.identify(file)
+    started = threading.Event()
+
+    def analyse_now():
+        started.set()
+        return spec.current().analyse_file(file)
+
+    job = _analysis_thread.submit(analyse_now)
+    if not started.wait(timeout=settings.FACEWEB_SYNC_WAIT_S) and job.cancel():
+        raise AnalysisBusy("The server is busy with other analyses; try again in a few seconds.")
+    return job.result()
+
+
+def analysis_warm_up() -> None:
+    """Load and warm up the models on this process's analysis thread, in the background: the
+    web server calls it on each process's first request (faceweb/gunicorn.py), so a verify or
+    identify after it waits only for what is left of the warm-up, if anything."""
+    from recognition.pipeline import spec
+
+    _analysis_thread.submit(spec.warm_up)
+
+
+def image_identify(*, file: File, top_k: int = 3) -> Identification:
+    """Every face in an image with who it is (or unknown) and its ``top_k`` nearest people."""
+    analysis = image_analyse_now(file=file)
+    embeddings = _embeddings(analysis.faces)
+    gallery = selectors.gallery_get(model_version=model_version())
+    threshold = match_threshold()
+    matches = matching.identify(
+        embeddings, gallery, threshold=threshold, margin=settings.FACEWEB_MATCH_MARGIN
+    )
+    nearest = matching.nearest_people(embeddings, gallery, k=top_k)
+    people = Person.objects.in_bulk(
+        {pid for row in nearest for pid, _ in row} | {m.person_id for m in matches if m.person_id}
+    )
+    faces = [
+        IdentifiedFace(
+            face=result, person=people.get(match.person_id), distance=match.distance,
+            candidates=[Candidate(people[pid], d) for pid, d in row if pid in people],
+        )
+        for result, match, row in zip(analysis.faces, matches, nearest, strict=True)
+    ]
+    return Identification(analysis.width, analysis.height, threshold, faces, analysis.timings_ms)
+
+
+def image_verify(
+    *, file: File, other_file: File | None = None, person: Person | None = None
+) -> Verification:
+    """Is the face in ``file`` the same person as the one in ``other_file``, or as ``person``?
+
+    An image's largest face is used. Against a person, the distance is to their nearest
+    reference face. Same when the distance is at most the match threshold. Raises
+    NoFaceFound when an image shows no face.
+    """
+    if (other_file is None) == (person is None):
+        raise ValidationError("Compare with another image or with a person (one of them).")
+    references = []
+    if person is not None:
+        references = list(
+            Face.objects.filter(person=person, is_reference=True, model_version=model_version())
+            .only("id", "box", "detection_score", "embedding")
+        )
+        if not references:
+            raise ValidationError(f"{person.name} has no reference faces to compare with yet.")
+    first, used = _largest_face(image_analyse_now(file=file), source="image")
+    threshold = match_threshold()
+    if other_file is not None:
+        second, used_other = _largest_face(image_analyse_now(file=other_file), source="other_image")
+        verdict = matching.verify(first.embedding, second.embedding, threshold=threshold)
+    else:
+        vectors = np.stack([f.embedding_array() for f in references])
+        verdict = matching.verify(first.embedding, vectors, threshold=threshold)
+        nearest = references[verdict.nearest]
+        used_other = VerifiedFace(
+            source="reference", box=[float(v) for v in nearest.box],
+            detection_score=nearest.detection_score, face_id=nearest.pk,
+        )
+    return Verification(verdict.same, verdict.distance, threshold, [used, used_other], person)
+
+
+def _embeddings(faces: list[FaceResult]) -> np.ndarray:
+    """(F, 128) float32 descriptors of pipeline results."""
+    return np.array([f.embedding for f in faces], dtype=np.float32).reshape(-1, EMBEDDING_SIZE)
+
+
+def _largest_face(analysis, *, source: str) -> tuple[FaceResult, VerifiedFace]:
+    if not analysis.faces:
+        label = "the first image" if source == "image" else "the second image"
+        raise NoFaceFound(f"No face was found in {label}.")
+
+    def area(f: FaceResult) -> float:
+        x1, y1, x2, y2 = f.detection.box
+        return (x2 - x1) * (y2 - y1)
+
+    face = max(analysis.faces, key=area)
+    return face, VerifiedFace(
+        source=source, box=[float(v) for v in face.detection.box],
+        detection_score=float(face.detection.score), faces_found=len(analysis.faces),
+    )

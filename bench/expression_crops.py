@@ -82,8 +82,6 @@ def main() -> None:
     data = Path(os.environ.get("FACEWEB_DATA_DIR", ROOT / ".." / "shared" / "data"))
     train = data / "fer2013" / "train"
 
-    from recognition.pipeline import detect
-
     detector = loader.get_detector()
     model = loader.get_expression_model()
     rng = random.Random(0)
@@ -95,7 +93,7 @@ def main() -> None:
             face = eval_expression.read_rgb(path)
             photo = cv2.resize(face, None, fx=UPSCALE, fy=UPSCALE, interpolation=cv2.INTER_LINEAR)
             photo = cv2.copyMakeBorder(photo, *[BORDER] * 4, cv2.BORDER_CONSTANT, value=[GRAY] * 3)
-            found = detect.detect(detector, photo)
+            found = detector.detect(photo)
             if not found:
                 missed += 1
                 continue

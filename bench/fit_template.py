@@ -1,6 +1,7 @@
-"""Fit ``recognition.pipeline.align.MEASURED_TEMPLATE``: where the detector's five keypoints
-fall in dlib's 150x150 face chip (``dlib.get_face_chip``, padding 0.25), the layout the
-descriptor was trained on. (``align.TEMPLATE`` is this, shrunk by a factor tuned on LFW dev.)
+"""Fit a detector's measured alignment template (``align.MEASURED_TEMPLATE`` for MTCNN,
+``detectors.retinaface.MEASURED_TEMPLATE``): where its five keypoints fall in dlib's 150x150
+face chip (``dlib.get_face_chip``, padding 0.25), the layout the descriptor was trained on. (The
+detector's ``template`` is this, shrunk by ``align.TEMPLATE_SCALE``, tuned on LFW dev.)
 
 Two stages, because dlib and TensorFlow live in different virtualenvs:
 
@@ -10,13 +11,15 @@ Two stages, because dlib and TensorFlow live in different virtualenvs:
    same centre, so a point at ``x`` in it sits at ``x - 75`` in the 150 chip (checked: the centre
    150x150 of the wide chip matches dlib's own 150 chip to resampling noise only at offset 75).
    The wide chip gives the detector the whole head to look at, as it has in a real photo.
-2. Default (project virtualenv): runs the project's detector on each wide chip, keeps the
-   detection nearest the centre, shifts its keypoints by -75 and prints the per-point median.
+2. Default (project virtualenv): runs the project's detector (``--detector NAME``, default the
+   product's) on each wide chip, keeps the detection nearest the centre, shifts its keypoints
+   by -75 and prints the per-point median.
 
 Fitting photos are faces we never evaluate on: ``nuaa-dev/real`` and ``samples/`` from
 ``../shared/data`` (not LFW). Usage, from the repository root::
 
-    .venv/bin/python bench/fit_template.py [--data ../shared/data] [--bench-python .bench-venv/bin/python]
+    .venv/bin/python bench/fit_template.py [--data ../shared/data] [--detector NAME] \\
+        [--bench-python .bench-venv/bin/python]
 """
 
 from __future__ import annotations
@@ -65,15 +68,15 @@ def dlib_chips(*, data: Path, out: Path) -> None:
     np.savez_compressed(out, chips=np.stack(chips), groups=np.array(groups))
 
 
-def chip_keypoints(chips: np.ndarray) -> np.ndarray:
+def chip_keypoints(chips: np.ndarray, *, detector_name: str) -> np.ndarray:
     """Detector keypoints in 150-chip coordinates, (N, 5, 2) float32; NaN where nothing found."""
-    from recognition.pipeline.detect import detect, load_detector
+    from recognition.pipeline import detectors
 
-    detector = load_detector()
+    detector = detectors.get(detector_name)
     centre = np.array([WIDE_SIZE / 2, WIDE_SIZE / 2])
     out = np.full((len(chips), 5, 2), np.nan, np.float32)
     for i, chip in enumerate(chips):
-        faces = detect(detector, chip)
+        faces = detector.detect(chip)
         if faces:
             best = min(faces, key=lambda f: np.linalg.norm(f.landmarks.mean(0) - centre))
             out[i] = best.landmarks - OFFSET
@@ -85,6 +88,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT / ".." / "shared" / "data")
     parser.add_argument("--bench-python", default=str(ROOT / ".bench-venv" / "bin" / "python"))
     parser.add_argument("--dlib-chips", type=Path, help="stage 1 only: write chips here")
+    parser.add_argument("--detector", help="a registered detector (default: the product's)")
     args = parser.parse_args()
     if args.dlib_chips:
         dlib_chips(data=args.data, out=args.dlib_chips)
@@ -95,7 +99,9 @@ def main() -> None:
         subprocess.run(stage1, check=True, env={**os.environ, "PYTHONPATH": ""})
         stored = np.load(path)
         chips, groups = stored["chips"], stored["groups"]
-    points = chip_keypoints(chips)
+    from recognition.pipeline import detectors
+
+    points = chip_keypoints(chips, detector_name=args.detector or detectors.default_name())
     found = ~np.isnan(points[:, 0, 0])
     print(f"{len(chips)} dlib chips, detector found a face in {found.sum()}", file=sys.stderr)
     for group in (*np.unique(groups), "all"):

@@ -5,7 +5,7 @@
 
 Runs face-api itself (bench/face_api_ssd.mjs, TF.js "cpu" backend: ~3-12 s per image, so
 ~20 minutes for the 100 images at --min-score 0.05) unless ``--ssd-json`` names that script's
-output from an earlier run, then our MTCNN (recognition.pipeline.detect, score >= 0.5), and
+output from an earlier run, then our MTCNN (recognition.pipeline.detectors.mtcnn, score >= 0.5), and
 prints easy / >= 40 px recall and false positives per image with the project's matcher
 (eval_detection.match, IoU >= 0.4) for SSD alone at several score thresholds and for the
 union of MTCNN and SSD boxes (MTCNN boxes win overlaps; NMS at IoU 0.4), and for SSD boxes
@@ -26,7 +26,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from recognition.pipeline import detect
+from recognition.pipeline.detectors import mtcnn as detect
 from recognition.pipeline.eval_detection import _iou, match, read_ground_truth
 from recognition.pipeline.image import load_image
 

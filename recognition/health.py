@@ -212,17 +212,22 @@ def sweep_check(*, now: datetime | None = None) -> dict:
 
 
 def models_check(*, directory: Path) -> dict:
-    """Every converted model is installed in ``directory`` with the checksum that its
-    ``installed.json`` records, and the detector's package is present: the loader's own
-    checks, without building a network (no TensorFlow)."""
-    from recognition.pipeline import loader  # numpy only, not TensorFlow
+    """Every model file is installed in ``directory`` with the checksum that its
+    ``installed.json`` records, MTCNN's package is present and FACEWEB_DETECTOR names a
+    registered detector: the loader's own checks, without building a network (no
+    TensorFlow)."""
+    from recognition.pipeline import detectors, loader  # numpy and OpenCV, not TensorFlow
 
     problems = loader.installed_problems(directory)
     if importlib.util.find_spec("mtcnn") is None:
         problems.append("the mtcnn package (the detector's weights) is not installed")
+    try:
+        detectors.default_name()
+    except ValueError as exc:
+        problems.append(str(exc))
     if problems:
         return {"ok": False, "error": "; ".join(problems)}
-    return {"ok": True, "installed": list(loader.CONVERTED)}
+    return {"ok": True, "installed": [*loader.CONVERTED, *loader.PACKAGED]}
 
 
 def settings_check() -> dict:

@@ -8,6 +8,8 @@ where *those* keypoints fall, on average, in dlib's chip. It was measured, not g
 ``bench/fit_template.py``: dlib (HOG detector, 5-point shape predictor, ``get_face_chip``) cut
 chips from 520 faces we never evaluate on (``nuaa-dev/real`` and ``samples/``, not LFW); our
 detector ran on each chip and :data:`MEASURED_TEMPLATE` is the per-point median of its keypoints.
+Each detector places its keypoints a little differently, so each has its own measured template
+(``template`` of the classes in :mod:`recognition.pipeline.detectors`); this module's is MTCNN's.
 
 :data:`TEMPLATE`, the one used, is that shrunk about the chip centre by
 :data:`TEMPLATE_SCALE`: the face a little smaller, with a little more context. The factor was
@@ -35,7 +37,7 @@ import numpy as np
 
 CHIP_SIZE = 150
 
-# Median keypoints of our detector on dlib's 150x150 / padding 0.25 chips (see module doc).
+# Median keypoints of MTCNN on dlib's 150x150 / padding 0.25 chips (see module doc).
 MEASURED_TEMPLATE = np.array(
     [
         [47.13, 45.36],  # left eye
@@ -48,7 +50,14 @@ MEASURED_TEMPLATE = np.array(
 )
 TEMPLATE_SCALE = 0.97  # tuned on LFW dev (module doc)
 _CENTRE = CHIP_SIZE / 2
-TEMPLATE = ((MEASURED_TEMPLATE - _CENTRE) * TEMPLATE_SCALE + _CENTRE).astype(np.float32)
+
+
+def scaled(measured: np.ndarray) -> np.ndarray:
+    """The template used for a measured one: shrunk about the chip centre by TEMPLATE_SCALE."""
+    return ((np.asarray(measured) - _CENTRE) * TEMPLATE_SCALE + _CENTRE).astype(np.float32)
+
+
+TEMPLATE = scaled(MEASURED_TEMPLATE)  # MTCNN's
 WEIGHTS = np.array([1.0, 1.0, 0.5, 0.1, 0.1])  # eyes, nose, mouth corners (see module doc)
 
 # Picture-left and picture-right points swap places in a mirror image.
@@ -77,11 +86,18 @@ def similarity(
 
 
 def align(
-    image: np.ndarray, landmarks: np.ndarray, *, size: int = CHIP_SIZE, mirrored: bool = False
+    image: np.ndarray,
+    landmarks: np.ndarray,
+    *,
+    size: int = CHIP_SIZE,
+    mirrored: bool = False,
+    template: np.ndarray | None = None,
 ) -> np.ndarray:
     """The aligned face chip: ``(size, size, 3)`` uint8 RGB, laid out like dlib's 150x150 chip.
 
     ``image``: ``(H, W, 3)`` uint8 RGB. ``landmarks``: ``(5, 2)`` (x, y) in ``image`` pixels.
+    ``template``: where those landmarks go in a 150x150 chip (default :data:`TEMPLATE`; a
+    detector's own is its ``template``).
     ``mirrored``: the chip of the same face in the left-right mirror image, aligned on its own
     (mirrored) landmarks; flipping the chip instead would shift the face, as the template is
     not exactly symmetric about the chip's centre column. Outside the image reads as black, as
@@ -96,7 +112,8 @@ def align(
         # fold the mirror into the map so the warp reads the original image directly.
         flip = np.array([[-1.0, 0.0, image.shape[1] - 1.0], [0.0, 1.0, 0.0]])
         points = (points @ flip[:, :2].T + flip[:, 2])[_MIRROR_ORDER]
-    fit = similarity(points, template=TEMPLATE * (size / CHIP_SIZE))
+    template = TEMPLATE if template is None else template
+    fit = similarity(points, template=template * (size / CHIP_SIZE))
     matrix = fit[:, :2] @ flip
     matrix[:, 2] += fit[:, 2]
     scale = float(np.hypot(*matrix[:, 0]))

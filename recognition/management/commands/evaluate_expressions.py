@@ -1,6 +1,5 @@
 """``python manage.py evaluate_expressions --images DIR [--json OUT] [--detect] [--limit N]``."""
 
-import functools
 import json
 from pathlib import Path
 
@@ -33,9 +32,7 @@ class Command(BaseCommand):
             model = loader.get_expression_model()
             detect = None
             if options["detect"]:
-                from recognition.pipeline import detect as detection
-
-                detect = functools.partial(detection.detect, loader.get_detector())
+                detect = loader.get_detector().detect
         except (OSError, ValueError, RuntimeError) as exc:  # incl. ModelNotInstalled
             raise CommandError(str(exc)) from exc
 

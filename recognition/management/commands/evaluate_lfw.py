@@ -1,6 +1,6 @@
-"""``python manage.py evaluate_lfw --pairs PAIRS.txt --images DIR [--json OUT]``."""
+"""``python manage.py evaluate_lfw --pairs PAIRS.txt --images DIR [--detector NAME]
+[--json OUT]``."""
 
-import functools
 import json
 import sys
 import time
@@ -22,11 +22,14 @@ class Command(BaseCommand):
             "--images", type=Path, required=True, help="folder of <Name>/<Name>_NNNN.jpg"
         )
         parser.add_argument("--json", type=Path, help="also write the figures to this file")
+        parser.add_argument(
+            "--detector",
+            help="a registered detector (default: the product's, env FACEWEB_DETECTOR)",
+        )
 
     def handle(self, *args, **options):
         # TensorFlow loads only when the command runs, never when Django lists commands.
-        from recognition.pipeline import analyse, eval_lfw, loader
-        from recognition.pipeline import detect as detection
+        from recognition.pipeline import analyse, detectors, eval_lfw, loader
         from recognition.pipeline.image import load_image
 
         images: Path = options["images"]
@@ -39,13 +42,14 @@ class Command(BaseCommand):
                     f"{len(missing)} photos named in the pairs are not under {images}, "
                     f"e.g. {eval_lfw.image_path(images, min(missing))}"
                 )
-            detector, embedder = loader.get_detector(), loader.get_embedder()
+            detector = detectors.get(options["detector"] or detectors.default_name())
+            embedder = loader.get_embedder()
         except (OSError, ValueError, RuntimeError) as exc:  # incl. ModelNotInstalled
             raise CommandError(str(exc)) from exc
 
         def describe(image, landmarks):
             start = time.perf_counter()
-            chips, mirrored = analyse.align_faces(image, landmarks)
+            chips, mirrored = analyse.align_faces(image, landmarks, template=detector.template)
             aligned = time.perf_counter()
             vectors = analyse.describe(embedder, chips, mirrored)
             done = time.perf_counter()
@@ -60,12 +64,13 @@ class Command(BaseCommand):
             keys,
             images=images,
             load=load_image,
-            detect=functools.partial(detection.detect, detector),
+            detect=detector.detect,
             describe=describe,
             progress=progress,
         )
         summary = eval_lfw.summarise(pairs, descriptors) | {
             "pairs_file": str(options["pairs"]),
+            "detector": detector.name,
             "photos": len(descriptors),
             "faces_found": found,
             "median_ms_per_photo": ms,
@@ -80,7 +85,7 @@ class Command(BaseCommand):
         found = s["faces_found"]
         write(
             f"{s['pairs']} pairs ({s['same_pairs']} same) over {s['photos']} photos "
-            f"from {s['pairs_file']}"
+            f"from {s['pairs_file']}, detector {s['detector']}"
         )
         write(
             f"faces: {found['detected']} detected, {found['several']} picked nearest the centre "

@@ -1,4 +1,5 @@
-"""The MTCNN detector on real photos: counts, geometry, odd inputs, agreement with the package."""
+"""The MTCNN detector (detectors/mtcnn.py) on real photos: counts, geometry, odd inputs,
+agreement with the package. What every detector must do: test_detectors.py."""
 
 from pathlib import Path
 
@@ -7,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from recognition.pipeline import detect, loader
+from recognition.pipeline import detectors
+from recognition.pipeline.detectors import mtcnn as detect
 from recognition.pipeline.image import load_image
 from recognition.pipeline.types import Detection
 
@@ -16,7 +18,7 @@ FR = "face_recognition_samples/examples"
 
 @pytest.fixture(scope="module")
 def detector() -> detect.MtcnnDetector:
-    return loader.get_detector()
+    return detectors.get("mtcnn").nets
 
 
 def iou(a, b) -> float:

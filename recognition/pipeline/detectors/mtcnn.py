@@ -3,9 +3,10 @@
 The packaged ``mtcnn`` 1.0.0 spends most of its time in eager TensorFlow calls and an O(N^2)
 suppression. This module runs the same three networks, with the same weights and the same
 box/landmark arithmetic, converted once per process to TFLite (XNNPACK kernels, one
-interpreter per input shape, so nothing is re-planned per photo), with crops taken by one
+interpreter per input shape, so nothing is re-planned per photo: :mod:`.tflite`), with crops taken by one
 ``cv2.remap`` call and a greedy NMS. bench/detect_speed.py measures it against dlib and the
-package; ``manage.py evaluate_detection`` compares their recall.
+package; ``manage.py evaluate_detection --detector mtcnn`` measures its recall. :class:`Mtcnn`
+is the registry's entry (:mod:`recognition.pipeline.detectors`).
 
 Coordinates follow :mod:`recognition.pipeline.types`: pixels of the (oriented) RGB image,
 boxes ``(x1, y1, x2, y2)``, landmarks ``(5, 2)`` float32 left eye, right eye, nose, mouth left,
@@ -16,9 +17,6 @@ from __future__ import annotations
 
 import importlib.util
 import io
-import threading
-import warnings
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +24,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from recognition.pipeline import align
+from recognition.pipeline.detectors.tflite import TfliteNet
 from recognition.pipeline.image import downscale
 from recognition.pipeline.types import Detection
 
@@ -57,6 +57,32 @@ _WEIGHT_SHAPES = {
 }  # fmt: skip
 
 
+class Mtcnn:
+    """MTCNN behind the :class:`~recognition.pipeline.detectors.Detector` protocol.
+
+    Constructing one builds the networks (slow, see :func:`load_detector`): get the process's
+    instance with ``detectors.get("mtcnn")``.
+    """
+
+    name = "mtcnn"
+    default_score_threshold = DEFAULT_SCORE_THRESHOLD
+    max_side = DEFAULT_MAX_SIDE
+    template = align.TEMPLATE  # fitted to MTCNN's keypoints (align's module doc)
+
+    def __init__(self) -> None:
+        self.nets = load_detector()
+
+    def detect(
+        self, image: np.ndarray, *, min_face_size: int = 20, score_threshold: float | None = None
+    ) -> list[Detection]:
+        """:func:`detect` with this detector's networks (None: ``DEFAULT_SCORE_THRESHOLD``)."""
+        if score_threshold is None:
+            score_threshold = DEFAULT_SCORE_THRESHOLD
+        return detect(
+            self.nets, image, min_face_size=min_face_size, score_threshold=score_threshold
+        )
+
+
 class DetectorUnavailable(RuntimeError):
     """The MTCNN weights shipped in the ``mtcnn`` package cannot be found or read."""
 
@@ -80,7 +106,7 @@ def load_detector() -> MtcnnDetector:
     """Build the compiled MTCNN stages from the weights inside the installed ``mtcnn`` wheel.
 
     Slow (TensorFlow import, graph tracing and conversion, ~2-4 s): call once per process,
-    through ``recognition.pipeline.loader.get_detector()``. Raises DetectorUnavailable.
+    through ``detectors.get("mtcnn")``. Raises DetectorUnavailable.
     """
     import tensorflow as tf
 
@@ -145,50 +171,11 @@ def load_detector() -> MtcnnDetector:
         converter = tf.lite.TFLiteConverter.from_concrete_functions(
             [function.get_concrete_function()]
         )
-        return _TfliteNet(converter.convert())
+        return TfliteNet(converter.convert())
 
     detector = MtcnnDetector(pnet=convert(pnet), rnet=convert(rnet), onet=convert(onet))
     detect(detector, np.zeros((64, 64, 3), np.uint8))  # fail now, not on the first photo
     return detector
-
-
-class _TfliteNet:
-    """A converted network called like a function on numpy arrays, thread-safe.
-
-    TFLite re-plans all memory whenever an input shape changes, which costs as much as running
-    a small pyramid level, so one interpreter is kept per recently seen input shape.
-    """
-
-    def __init__(self, model: bytes, *, max_shapes: int = 48) -> None:
-        self._model, self._max_shapes = model, max_shapes
-        self._interpreters: OrderedDict[tuple, object] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def __call__(self, *inputs: np.ndarray) -> tuple[np.ndarray, ...]:
-        key = tuple(x.shape for x in inputs)
-        with self._lock:
-            interpreter = self._interpreters.pop(key, None) or self._new(inputs)
-            self._interpreters[key] = interpreter
-            if len(self._interpreters) > self._max_shapes:
-                self._interpreters.popitem(last=False)
-            for spec, x in zip(interpreter.get_input_details(), inputs, strict=True):
-                interpreter.set_tensor(spec["index"], x)
-            interpreter.invoke()
-            # Outputs are named Identity, Identity_1, ... in the order the function returns them.
-            outputs = sorted(interpreter.get_output_details(), key=_output_position)
-            return tuple(interpreter.get_tensor(d["index"]) for d in outputs)
-
-    def _new(self, inputs: tuple[np.ndarray, ...]):
-        import tensorflow as tf
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
-            # Two threads: the target machine's cores (more gain little on convolutions this small).
-            interpreter = tf.lite.Interpreter(model_content=self._model, num_threads=2)
-        for spec, x in zip(interpreter.get_input_details(), inputs, strict=True):
-            interpreter.resize_tensor_input(spec["index"], x.shape, strict=True)
-        interpreter.allocate_tensors()
-        return interpreter
 
 
 def detect(
@@ -240,11 +227,6 @@ def detect(
         Detection(box=tuple(float(v) for v in box), landmarks=lm, score=float(p))
         for box, lm, p in zip(boxes, marks, prob[order], strict=True)
     ]
-
-
-def _output_position(spec: dict) -> int:
-    _, _, number = spec["name"].partition("_")
-    return int(number or 0)
 
 
 def _read_weights(name: str) -> list[np.ndarray]:

@@ -32,12 +32,14 @@ from recognition.pipeline.types import EXPRESSIONS, Detection, FaceResult, Image
 DECODE_SIDE = 2 * max(detector.max_side for detector in detectors.DETECTORS.values())
 
 
-def analyse_file(source, *, max_pixels: int = image_io.DEFAULT_MAX_PIXELS) -> ImageAnalysis:
+def analyse_file(
+    source, *, max_pixels: int = image_io.DEFAULT_MAX_PIXELS, detector: str | None = None
+) -> ImageAnalysis:
     """``analyse_image`` on an image file (see ``image.load_image`` for ``source``), decoded at
     reduced size where that loses nothing (``DECODE_SIDE``); boxes, landmarks, width and height
     are in pixels of the full upright image. Raises image.ImageError for a bad file."""
     array, (width, height) = image_io.load_reduced(source, side=DECODE_SIDE, max_pixels=max_pixels)
-    analysis = analyse_image(array)
+    analysis = analyse_image(array, detector=detector)
     sx, sy = width / analysis.width, height / analysis.height
     if (sx, sy) == (1.0, 1.0):
         return analysis
@@ -52,17 +54,22 @@ def analyse_file(source, *, max_pixels: int = image_io.DEFAULT_MAX_PIXELS) -> Im
 
 
 def analyse_image(
-    image: np.ndarray, *, min_face_size: int = 20, score_threshold: float | None = None
+    image: np.ndarray,
+    *,
+    min_face_size: int = 20,
+    score_threshold: float | None = None,
+    detector: str | None = None,
 ) -> ImageAnalysis:
     """Find and describe every face in an ``(H, W, 3)`` uint8 RGB image (see ``load_image``).
 
     ``min_face_size``: smallest face side in pixels; ``score_threshold``: detector confidence
-    to keep a face (None: the detector's default). Faces come highest score first.
+    to keep a face (None: the detector's default); ``detector``: a registered detector's name
+    (None: the configured one). Faces come highest score first.
     ``timings_ms`` has detect, align, embed and expression in milliseconds.
     """
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    detector = loader.get_detector()
+    detector = detectors.get(detector) if detector else loader.get_detector()
     found = detector.detect(image, min_face_size=min_face_size, score_threshold=score_threshold)
     timings["detect"] = _ms_since(start)
 

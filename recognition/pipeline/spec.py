@@ -55,10 +55,10 @@ class Pipeline:
         self.spec = spec
 
     def analyse_file(self, source) -> ImageAnalysis:
-        """Every face in an image file (see analyse.analyse_file)."""
+        """Every face in an image file, found by the spec's detector (analyse.analyse_file)."""
         from recognition.pipeline import analyse
 
-        return analyse.analyse_file(source)
+        return analyse.analyse_file(source, detector=self.spec.detector)
 
 
 @functools.cache

@@ -19,13 +19,14 @@ from recognition.models import EMBEDDING_DTYPE, Face, Photo
 from recognition.pipeline import matching, spec
 from recognition.services.faces import person_enrol
 from recognition.services.photos import TRANSIENT_ERRORS, _photo_fail, _photo_finish
-from recognition.services.recognise import _embeddings, match_threshold, model_version
+from recognition.services.recognise import _embeddings, match_threshold
 
 logger = logging.getLogger(__name__)
 
 
-def photo_analyse(*, photo: Photo) -> Photo:
-    """Run the pipeline on a claimed photo, identify its faces, and store the outcome.
+def photo_analyse(*, photo: Photo, pipeline: spec.Pipeline | None = None) -> Photo:
+    """Run ``pipeline`` (default: this process's, ``spec.current()``) on a claimed photo,
+    identify its faces, and store the outcome.
 
     The photo ends done (its faces replaced in one transaction) or failed with an error a
     person can read. Database hiccups (TRANSIENT_ERRORS) propagate for the task to retry.
@@ -34,7 +35,7 @@ def photo_analyse(*, photo: Photo) -> Photo:
     # Imported here, not at the top: this is what loads TensorFlow (see the package docstring).
     from recognition.pipeline import image, loader
 
-    pipeline = spec.current()
+    pipeline = pipeline or spec.current()
     try:
         with photo.file.open("rb") as f:
             result = pipeline.analyse_file(f)
@@ -53,7 +54,7 @@ def photo_analyse(*, photo: Photo) -> Photo:
     matches = matching.identify(
         _embeddings(result.faces),
         selectors.gallery_get(model_version=pipeline.spec.version),
-        threshold=match_threshold(),
+        threshold=match_threshold(pipeline),
         margin=settings.FACEWEB_MATCH_MARGIN,
     )
     written: list = []  # new crops: removed again if the transaction does not commit
@@ -67,7 +68,10 @@ def photo_analyse(*, photo: Photo) -> Photo:
             old_faces = list(photo.faces.all())
             photo.faces.all().delete()
             for face_result, match in zip(result.faces, matches, strict=True):
-                _face_create(photo, face_result, match, previous=old_faces, written=written)
+                _face_create(
+                    photo, face_result, match, version=pipeline.spec.version,
+                    previous=old_faces, written=written,
+                )
             if photo.purpose == Photo.Purpose.ENROL and not photo.faces.filter(
                 person=photo.person_id, is_reference=True
             ).exists():
@@ -84,7 +88,8 @@ def photo_analyse(*, photo: Photo) -> Photo:
 
 
 def _face_create(
-    photo: Photo, result, match: matching.Match, *, previous: list[Face], written: list
+    photo: Photo, result, match: matching.Match, *, version: str, previous: list[Face],
+    written: list,
 ) -> Face:
     """Store one FaceResult; keep a person's earlier assignment of a face in the same place.
     Its crop is added to ``written`` (removed by the caller if the transaction fails)."""
@@ -93,7 +98,7 @@ def _face_create(
         photo=photo, box=box, landmarks=np.asarray(result.detection.landmarks).tolist(),
         detection_score=float(result.detection.score),
         embedding=np.asarray(result.embedding, dtype=EMBEDDING_DTYPE).tobytes(),
-        model_version=model_version(), expression=result.expression,
+        model_version=version, expression=result.expression,
         expression_scores={k: float(v) for k, v in result.expression_scores.items()},
         distance=match.distance,
     )

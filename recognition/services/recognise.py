@@ -26,11 +26,12 @@ def model_version() -> str:
     return spec.current().spec.version
 
 
-def match_threshold() -> float:
-    """FACEWEB_MATCH_THRESHOLD, or the pipeline's calibrated default when unset."""
+def match_threshold(pipeline: spec.Pipeline | None = None) -> float:
+    """FACEWEB_MATCH_THRESHOLD, or the calibrated default of ``pipeline`` (default: this
+    process's) when unset."""
     if settings.FACEWEB_MATCH_THRESHOLD is not None:
         return settings.FACEWEB_MATCH_THRESHOLD
-    return spec.current().spec.threshold
+    return (pipeline or spec.current()).spec.threshold
 
 
 class AnalysisBusy(RuntimeError):
@@ -93,9 +94,10 @@ class Verification:
     person: Person | None
 
 
-def image_analyse_now(*, file: File):
-    """Run the pipeline on an image in this process, now, storing nothing; returns the
-    pipeline's ``ImageAnalysis``. For callers that cannot poll (the synchronous API).
+def image_analyse_now(*, file: File, pipeline: spec.Pipeline | None = None):
+    """Run ``pipeline`` (default: ``spec.current()``) on an image in this process, now,
+    storing nothing; returns its ``ImageAnalysis``. For callers that cannot poll (the
+    synchronous API).
 
     The models load on the first call, once per process (seconds). Time and memory are
     bounded: the header is checked before anything waits (not an image, or too many pixels:
@@ -113,7 +115,7 @@ def image_analyse_now(*, file: File):
 
     def analyse_now():
         started.set()
-        return spec.current().analyse_file(file)
+        return (pipeline or spec.current()).analyse_file(file)
 
     job = _analysis_thread.submit(analyse_now)
     if not started.wait(timeout=settings.FACEWEB_SYNC_WAIT_S) and job.cancel():

@@ -102,6 +102,34 @@ def test_analyse_image_runs_the_configured_detector(monkeypatch):
     assert analysis.faces == [] and calls == [((48, 64, 3), 30, None)]
 
 
+def test_a_pipeline_analyses_with_its_specs_detector_not_the_configured_one(
+    monkeypatch, tmp_path
+):
+    from recognition.pipeline import spec
+
+    seen = []
+
+    class Recording:
+        name, default_score_threshold, max_side = "recording", 0.5, 1280
+        template = align.TEMPLATE
+
+        def detect(self, image, *, min_face_size=20, score_threshold=None):
+            seen.append(image.shape)
+            return []
+
+    monkeypatch.setitem(detectors.DETECTORS, "recording", Recording)
+    monkeypatch.setenv("FACEWEB_DETECTOR", "mtcnn")
+    cv2.imwrite(str(tmp_path / "grey.png"), np.full((40, 50, 3), 128, np.uint8))
+    detectors.clear_cache()
+    try:
+        pipeline = spec.Pipeline(spec.PipelineSpec(detector="recording"))
+        analysis = pipeline.analyse_file(tmp_path / "grey.png")
+    finally:
+        detectors.clear_cache()
+    assert analysis.faces == [] and seen == [(40, 50, 3)]
+    assert pipeline.spec.version.startswith("recording/")
+
+
 def test_importing_the_detectors_loads_no_tensorflow():
     code = (
         "import sys, recognition.pipeline.detectors, recognition.pipeline.analyse;"

@@ -165,6 +165,19 @@ def test_photo_analyse_stores_every_face_with_its_crop_and_marks_the_photo_done(
         assert f.read(2) == b"\xff\xd8"  # a JPEG
 
 
+def test_photo_analyse_runs_the_pipeline_it_is_given_and_records_its_version():
+    from tests.recognition.conftest import FakePipeline
+
+    given = FakePipeline()
+    given.faces = [face_result(embedding(1))]
+    photo = services.photo_create(file=upload())
+    services.photo_analyse(photo=services.photo_claim(photo_id=photo.pk), pipeline=given)
+    photo.refresh_from_db()
+    assert given.calls == 1 and photo.status == Photo.Status.DONE
+    assert photo.model_version == given.spec.version != services.model_version()
+    assert photo.faces.get().model_version == given.spec.version
+
+
 def test_it_recognises_a_face_near_a_reference(fake_pipeline):
     ada = make_person("Ada")
     make_face(vector=embedding(1), person=ada, reference=True)

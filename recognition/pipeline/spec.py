@@ -74,7 +74,10 @@ def warm_up() -> float:
     from recognition.pipeline import analyse, expression, loader  # loads TensorFlow
 
     started = time.perf_counter()
-    analyse.analyse_image(np.full((480, 640, 3), 128, np.uint8))  # the detector
+    # The detector at the largest size it searches (a 4:3 photo at its ``max_side``): a
+    # detector's memory planned for that serves every smaller photo without re-planning.
+    side = loader.get_detector().max_side
+    analyse.analyse_image(np.full((side * 3 // 4, side, 3), 128, np.uint8))
     chips = np.zeros((1, align.CHIP_SIZE, align.CHIP_SIZE, 3), np.uint8)
     analyse.describe(loader.get_embedder(), chips, chips)
     size = expression.INPUT_SIZE

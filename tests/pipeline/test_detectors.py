@@ -324,19 +324,21 @@ def test_retinaface_refines_landmarks_alike_in_a_photo_and_its_mirror_image(
     assert refined_gap < 0.5 * first_gap, (refined_gap, first_gap)
 
 
-def test_a_tflite_net_keeps_interpreters_for_recent_shapes_within_its_budget():
+def test_a_tflite_net_keeps_interpreters_for_recent_shapes_and_resizes_beyond_them():
     tf = loader.import_tensorflow()
     double = tf.function(lambda x: x * 2.0).get_concrete_function(
         tf.TensorSpec([1, None, None, 3], tf.float32)
     )
     model = tf.lite.TFLiteConverter.from_concrete_functions([double]).convert()
-    net = TfliteNet(model, max_elements=100)
-    small, other, huge = ((1, n, n, 3) for n in (4, 5, 20))  # 48, 75, 1200 elements
+    net = TfliteNet(model, max_shapes=2)
+    small, other, large = ((1, n, n, 3) for n in (4, 5, 20))
 
     np.testing.assert_array_equal(net(np.ones(small, np.float32))[0], np.full(small, 2.0))
-    net(np.ones(small, np.float32))
-    assert net.shapes == [(small,)]
-    net(np.ones(other, np.float32))  # 48 + 75 > 100: the older one goes
-    assert net.shapes == [(other,)]
-    net(np.ones(huge, np.float32))  # over the budget alone: kept, being the newest
-    assert net.shapes == [(huge,)]
+    net(np.full(other, 3.0, np.float32))
+    assert net.shapes == [(small,), (other,)]
+    kept = dict(net._interpreters)
+    # A third shape: the least recently used interpreter is resized for it, not replaced.
+    np.testing.assert_array_equal(net(np.ones(large, np.float32))[0], np.full(large, 2.0))
+    assert net.shapes == [(other,), (large,)]
+    assert net._interpreters[(large,)] is kept[(small,)]
+    np.testing.assert_array_equal(net(np.ones(other, np.float32))[0], np.full(other, 2.0))

@@ -54,10 +54,6 @@ DEFAULT_UPSCALE = 1.0  # smaller photos are searched enlarged by up to this fact
 # recall is unchanged; it costs two runs on a 224x224 input per face (~5 ms each here).
 REFINE_SIZE = 224
 REFINE_SPAN = 3.0
-# Interpreters are kept while their inputs hold at most this many floats together: a
-# 1280x960 and a 640x480 photo (about 300 MB) and the refinement's square, so a worker that
-# sees both sizes re-plans nothing.
-KEPT_ELEMENTS = (1280 * 960 + 640 * 480 + REFINE_SIZE * REFINE_SIZE) * 3
 # Picture-left and picture-right points swap places in a mirror image.
 _MIRROR_ORDER = [1, 0, 2, 4, 3]
 
@@ -209,15 +205,19 @@ def convert(source: Path) -> bytes:
 def load_network(path: Path) -> Network:
     """The installed TFLite model at ``path`` (see :func:`convert`) as a :data:`Network`.
 
-    One interpreter is kept per input shape seen lately (:data:`KEPT_ELEMENTS`); a new shape
-    costs about one extra run (planning memory, packing weights).
+    Two interpreters: one for photos, resized to each photo's shape (its memory is that of
+    the largest photo it has run, about 240 MB at 1280x960, reused by every smaller one: see
+    :mod:`.tflite`), and one for :meth:`RetinaFace.refine`'s squares, so that refining a
+    photo's faces does not re-plan the photo's interpreter.
     """
-    net = TfliteNet(path.read_bytes(), max_elements=KEPT_ELEMENTS)
+    model = path.read_bytes()
+    photos, squares = TfliteNet(model, max_shapes=1), TfliteNet(model, max_shapes=1)
 
     def run(x: np.ndarray) -> np.ndarray:
+        net = squares if x.shape[1:3] == (REFINE_SIZE, REFINE_SIZE) else photos
         return net(x)[0]
 
-    run.net = net  # tests and benchmarks read the interpreters kept
+    run.nets = (photos, squares)  # tests and benchmarks read the interpreters kept
     return run
 
 

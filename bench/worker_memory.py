@@ -1,6 +1,8 @@
-"""How much memory a worker process holds: after loading the models and analysing a small photo,
-then after a 14 MP and a 50 MP photo (each a sample group photo on a noisy canvas), with the
-time each took. The figures behind FACEWEB_WORKER_MAX_MEMORY_MB (faceweb/settings.py).
+"""How much memory a worker process holds: model by model as a worker child loads them (Django
+set up and the pipeline imported, then the configured detector, the embedder, the expression
+model, then ``spec.warm_up``), after a small photo, then after a 14 MP and a 50 MP photo (each
+a sample group photo on a noisy canvas), with the time each took. RSS now and the peak so far
+(VmHWM), in MiB. The figures behind FACEWEB_WORKER_MAX_MEMORY_MB (faceweb/settings.py).
 
     .venv/bin/python bench/worker_memory.py [--full]
 
@@ -51,11 +53,30 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="decode big JPEGs at full size")
     full = parser.parse_args().full
     sys.path.insert(0, str(ROOT))
-    from recognition.pipeline import analyse
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "faceweb.settings")
+    import django
+
+    started = rss_mib()
+    django.setup()
+    from recognition.pipeline import analyse, loader, spec
     from recognition.pipeline.image import load_image
 
+    print(f"{'step':<36} {'RSS':>5} {'added':>6} {'peak':>5}")
+    before = started
+    print(f"{'python':<36} {started:>5} {'':>6} {peak_mib():>5}")
+    for step, load in (
+        ("django + pipeline imported", lambda: None),
+        ("+ detector " + spec.configured().detector, loader.get_detector),
+        ("+ embedder", loader.get_embedder),
+        ("+ expression", loader.get_expression_model),
+        ("+ warm_up (each model run once)", spec.warm_up),
+    ):
+        load()
+        now = rss_mib()
+        print(f"{step:<36} {now:>5} {now - before:>+6} {peak_mib():>5}")
+        before = now
     analyse.analyse_file(EXAMPLES / "obama.jpg")
-    print(f"models loaded, one small photo: {rss_mib()} MiB (peak {peak_mib()})")
+    print(f"one small photo: {rss_mib()} MiB (peak {peak_mib()})")
     for name, size in (("14 MP", (4592, 3056)), ("50 MP", (8660, 5773))):
         data = big_jpeg(*size)
         started = time.perf_counter()

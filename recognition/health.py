@@ -8,7 +8,6 @@ Each probe returns a dict with ``ok`` and, when something is wrong, ``error`` (a
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import secrets
 from collections.abc import Iterator
@@ -213,14 +212,11 @@ def sweep_check(*, now: datetime | None = None) -> dict:
 
 def models_check(*, directory: Path) -> dict:
     """Every model file is installed in ``directory`` with the checksum that its
-    ``installed.json`` records, MTCNN's package is present and FACEWEB_DETECTOR names a
-    registered detector: the loader's own checks, without building a network (no
-    TensorFlow)."""
+    ``installed.json`` records and FACEWEB_DETECTOR names a registered detector: the loader's
+    own checks, without loading a network."""
     from recognition.pipeline import detectors, loader  # numpy and OpenCV, not TensorFlow
 
     problems = loader.installed_problems(directory)
-    if importlib.util.find_spec("mtcnn") is None:
-        problems.append("the mtcnn package (the detector's weights) is not installed")
     try:
         detectors.default_name()
     except ValueError as exc:

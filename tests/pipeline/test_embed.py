@@ -150,10 +150,18 @@ def test_a_chip_gets_the_same_descriptor_alone_as_in_a_batch(embedder):
 
 def test_it_splits_large_inputs_without_changing_results(embedder):
     rng = np.random.default_rng(8)
-    many = rng.integers(0, 256, (embed._MAX_BATCH + 3, 150, 150, 3), dtype=np.uint8)
+    many = rng.integers(0, 256, (embed._BATCH + 3, 150, 150, 3), dtype=np.uint8)
     descriptors = embed.embed(embedder, many)
     assert descriptors.shape == (len(many), 128)
     np.testing.assert_allclose(embed.embed(embedder, many[-3:]), descriptors[-3:], atol=1e-4)
+
+
+def test_any_number_of_chips_runs_in_a_few_batch_shapes(embedder):
+    chips = np.zeros((embed._BATCH * 2 + 1, 150, 150, 3), np.uint8)
+    for n in range(1, len(chips) + 1):
+        embed.embed(embedder, chips[:n])
+    # Parts of _BATCH chips, the last padded to a power of two: one interpreter each.
+    assert sorted(shape[0][0] for shape in embedder.shapes) == [1, 2, 4, 8]
 
 
 def test_it_rejects_chips_of_the_wrong_shape_or_dtype(embedder):

@@ -13,7 +13,6 @@ from django.core.management import call_command
 from PIL import Image
 
 from recognition.pipeline import eval_expression, expression, loader
-from recognition.pipeline.tfjs import read_manifest
 from recognition.pipeline.types import EXPRESSIONS, Detection
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,6 +22,15 @@ FER_TEST = DATA / "fer2013" / "public_test"
 needs_fer = pytest.mark.skipif(
     not FER_TEST.is_dir(), reason=f"FER2013 public_test not found at {FER_TEST}"
 )
+
+
+def installed_expression_model():
+    """The installed expression model (installs it first if needed)."""
+    weights = loader.face_api_dir() / expression.MANIFEST
+    if not weights.is_file():
+        pytest.skip(f"face-api weights not found at {weights}: run `npm install`")
+    loader.install_models(names=["expression"])
+    return loader.get_expression_model()
 
 
 def _folder(root: Path, names: list[str]) -> Path:
@@ -79,10 +87,7 @@ def test_the_summary_counts_missing_predictions_as_wrong():
 def test_detect_first_crops_the_best_face_and_counts_faceless_images_as_wrong(
     tmp_path, monkeypatch
 ):
-    weights = loader.face_api_dir() / expression.MANIFEST
-    if not weights.is_file():
-        pytest.skip(f"face-api weights not found at {weights}: run `npm install`")
-    model = expression.build_model(read_manifest(weights))
+    model = installed_expression_model()
     root = _folder(tmp_path, ["happy", "sad"])
     items = eval_expression.labelled_images(root=root)
     seen: list[tuple] = []
@@ -110,10 +115,7 @@ def test_detect_first_crops_the_best_face_and_counts_faceless_images_as_wrong(
 
 @needs_fer
 def test_it_is_well_above_chance_on_a_fer_sample():
-    weights = loader.face_api_dir() / expression.MANIFEST
-    if not weights.is_file():
-        pytest.skip(f"face-api weights not found at {weights}: run `npm install`")
-    model = expression.build_model(read_manifest(weights))
+    model = installed_expression_model()
     items = eval_expression.labelled_images(root=FER_TEST, limit=700)
 
     summary = eval_expression.evaluate(items=items, model=model)

@@ -1,4 +1,5 @@
-"""The Keras port of face-api's FaceExpressionNet, checked against face-api itself."""
+"""The Keras port of face-api's FaceExpressionNet, as installed (converted to TFLite) and run by
+``predict``, checked against face-api itself."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from bench.face_api_expressions import build_input, sha256
-from recognition.pipeline import expression
+from recognition.pipeline import expression, loader
 from recognition.pipeline.image import load_image
 from recognition.pipeline.tfjs import read_manifest
 from recognition.pipeline.types import EXPRESSIONS, Detection
@@ -27,9 +28,11 @@ needs_data = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def model():
+    """The installed expression model (installs it first if needed)."""
     if not WEIGHTS.is_file():
         pytest.skip(f"face-api weights not found at {WEIGHTS}: run `npm install`")
-    return expression.build_model(read_manifest(WEIGHTS))
+    loader.install_models(names=["expression"])
+    return loader.get_expression_model()
 
 
 def _reference_cases() -> list:

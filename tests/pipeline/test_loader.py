@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -32,9 +33,8 @@ def installed(tmp_path_factory) -> Path:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FACEWEB_MODEL_DIR", str(directory))
         messages = loader.install_models(names=["embedder"])
-    assert messages == [
-        f"embedder: installed {directory / 'embedder.weights.h5'} from {embed.MANIFEST} (verified)"
-    ]
+    path = directory / "embedder.tflite"
+    assert messages == [f"embedder: installed {path} from {embed.MANIFEST} (converted, verified)"]
     return directory
 
 
@@ -53,8 +53,8 @@ def test_loading_from_an_empty_dir_names_the_install_command(tmp_path, monkeypat
         loader.get_embedder()
 
 
-def test_a_corrupt_weights_file_is_refused_and_reinstalled(model_dir):
-    weights = model_dir / "embedder.weights.h5"
+def test_a_corrupt_model_file_is_refused_and_reinstalled(model_dir):
+    weights = model_dir / "embedder.tflite"
     data = bytearray(weights.read_bytes())
     data[len(data) // 2] ^= 0xFF
     weights.write_bytes(bytes(data))
@@ -66,11 +66,11 @@ def test_a_corrupt_weights_file_is_refused_and_reinstalled(model_dir):
 
 
 def test_installing_twice_leaves_an_up_to_date_model_alone(model_dir):
-    before = (model_dir / "embedder.weights.h5").stat().st_mtime_ns
+    before = (model_dir / "embedder.tflite").stat().st_mtime_ns
     assert loader.install_models(names=["embedder"]) == [
-        f"embedder: up to date ({model_dir / 'embedder.weights.h5'})"
+        f"embedder: up to date ({model_dir / 'embedder.tflite'})"
     ]
-    assert (model_dir / "embedder.weights.h5").stat().st_mtime_ns == before
+    assert (model_dir / "embedder.tflite").stat().st_mtime_ns == before
 
 
 def test_it_reinstalls_when_forced_or_when_the_source_weights_change(model_dir):
@@ -88,7 +88,7 @@ def test_it_reinstalls_when_forced_or_when_the_source_weights_change(model_dir):
 
 def test_the_record_names_source_and_output_checksums(installed):
     entry = json.loads((installed / loader.RECORD).read_text())["embedder"]
-    assert entry["file"] == "embedder.weights.h5"
+    assert entry["file"] == "embedder.tflite"
     assert len(entry["sha256"]) == len(entry["source_sha256"]) == 64
     assert entry["source_manifest"].endswith(embed.MANIFEST)
 
@@ -96,7 +96,20 @@ def test_the_record_names_source_and_output_checksums(installed):
 def test_the_getter_loads_once_per_process(model_dir):
     first = loader.get_embedder()
     assert loader.get_embedder() is first
-    assert first.output_shape == (None, 128)
+    assert embed.embed(first, np.zeros((1, 150, 150, 3), np.uint8)).shape == (1, 128)
+
+
+def test_an_install_from_before_litert_is_redone_as_tflite(model_dir):
+    # Keras weights recorded under the same source checksum, as the previous version wrote.
+    (model_dir / "embedder.tflite").rename(model_dir / "embedder.weights.h5")
+    record = json.loads((model_dir / loader.RECORD).read_text())
+    record["embedder"]["file"] = "embedder.weights.h5"
+    (model_dir / loader.RECORD).write_text(json.dumps(record))
+    with pytest.raises(loader.ModelNotInstalled, match="not installed"):
+        loader.get_embedder()
+
+    assert loader.install_models(names=["embedder"])[0].startswith("embedder: installed")
+    assert loader.get_embedder() is not None
 
 
 def test_a_model_whose_module_is_not_written_yet_is_skipped(model_dir, monkeypatch):
@@ -124,6 +137,19 @@ def test_the_command_fails_loudly_without_face_api_weights(model_dir, tmp_path, 
     monkeypatch.setenv("FACEWEB_FACE_API_DIR", str(tmp_path / "nowhere"))
     with pytest.raises(CommandError, match="install_models failed"):
         call_command("install_models", "--force")
+
+
+def test_a_conversion_that_computes_otherwise_is_refused(model_dir, monkeypatch):
+    loader.import_tensorflow()
+    real = loader.TfliteNet
+
+    class Off(real):
+        def __call__(self, *inputs):
+            return tuple(out + 1e-3 for out in super().__call__(*inputs))
+
+    monkeypatch.setattr(loader, "TfliteNet", Off)
+    with pytest.raises(RuntimeError, match="computes otherwise"):
+        loader.install_models(names=["embedder"], force=True)
 
 
 def test_importing_the_pipeline_loads_no_model_and_no_tensorflow():

@@ -170,34 +170,34 @@ def test_the_sweep_warns_when_it_never_ran_or_ran_too_long_ago(settings):
         "warning": f"last ran {limit + 1} s ago (expected within {limit} s)"}
 
 
+MODELS = ["embedder", "expression", "retinaface", "mtcnn_pnet", "mtcnn_rnet", "mtcnn_onet"]
+
+
 def install_fake_models(directory: Path) -> None:
     """Weight files of a few bytes each, recorded in installed.json as the loader does."""
     directory.mkdir(parents=True, exist_ok=True)
     record = {}
-    for name, file in (("embedder", "embedder.weights.h5"),
-                       ("expression", "expression.weights.h5"), ("retinaface", "retinaface.tflite")):
+    for name in MODELS:
         content = f"{name} weights".encode()
-        (directory / file).write_bytes(content)
-        record[name] = {"file": file, "sha256": hashlib.sha256(content).hexdigest()}
+        (directory / f"{name}.tflite").write_bytes(content)
+        record[name] = {"file": f"{name}.tflite", "sha256": hashlib.sha256(content).hexdigest()}
     (directory / "installed.json").write_text(json.dumps(record))
 
 
 def test_models_are_ok_when_every_file_matches_its_checksum(tmp_path):
     install_fake_models(tmp_path)
-    assert health.models_check(directory=tmp_path) == {
-        "ok": True, "installed": ["embedder", "expression", "retinaface"]}
+    assert health.models_check(directory=tmp_path) == {"ok": True, "installed": MODELS}
 
 
 def test_models_fail_when_missing_or_corrupt(tmp_path):
     assert health.models_check(directory=tmp_path) == {
-        "ok": False, "error": f"embedder is not installed in {tmp_path}; "
-                              f"expression is not installed in {tmp_path}; "
-                              f"retinaface is not installed in {tmp_path}"}
+        "ok": False, "error": "; ".join(f"{name} is not installed in {tmp_path}"
+                                        for name in MODELS)}
     install_fake_models(tmp_path)
-    (tmp_path / "expression.weights.h5").write_bytes(b"flipped bits")
+    (tmp_path / "expression.tflite").write_bytes(b"flipped bits")
     assert health.models_check(directory=tmp_path) == {
         "ok": False,
-        "error": f"{tmp_path / 'expression.weights.h5'} is corrupt (checksum mismatch)"}
+        "error": f"{tmp_path / 'expression.tflite'} is corrupt (checksum mismatch)"}
 
 
 def test_models_fail_when_the_detector_setting_names_no_detector(tmp_path, monkeypatch):

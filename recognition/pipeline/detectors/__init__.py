@@ -91,9 +91,6 @@ def get(name: str) -> Detector:
 
 @functools.cache
 def _load(name: str) -> Detector:
-    from recognition.pipeline import loader
-
-    loader.import_tensorflow()
     return DETECTORS[name]()
 
 

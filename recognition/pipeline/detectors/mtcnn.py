@@ -2,9 +2,11 @@
 
 The packaged ``mtcnn`` 1.0.0 spends most of its time in eager TensorFlow calls and an O(N^2)
 suppression. This module runs the same three networks, with the same weights and the same
-box/landmark arithmetic, converted once per process to TFLite (XNNPACK kernels, one
-interpreter per input shape, so nothing is re-planned per photo: :mod:`.tflite`), with crops taken by one
-``cv2.remap`` call and a greedy NMS. bench/detect_speed.py measures it against dlib and the
+box/landmark arithmetic, converted to TFLite by ``install_models`` (:func:`convert`;
+``loader.PACKAGED``: ``mtcnn_pnet``, ``mtcnn_rnet``, ``mtcnn_onet``) and run by the LiteRT
+interpreter (XNNPACK kernels, one interpreter per input shape, so nothing is re-planned per
+photo: :mod:`recognition.pipeline.tflite`), with crops taken by one ``cv2.remap`` call and a
+greedy NMS. bench/detect_speed.py measures it against dlib and the
 package; ``manage.py evaluate_detection --detector mtcnn`` measures its recall. :class:`Mtcnn`
 is the registry's entry (:mod:`recognition.pipeline.detectors`).
 
@@ -15,7 +17,6 @@ mouth right ("left" = left side of the picture).
 
 from __future__ import annotations
 
-import importlib.util
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,9 +25,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from recognition.pipeline import align
-from recognition.pipeline.detectors.tflite import TfliteNet
+from recognition.pipeline import align, loader
 from recognition.pipeline.image import downscale
+from recognition.pipeline.tflite import TfliteNet
 from recognition.pipeline.types import Detection
 
 # The three stages' thresholds and suppression overlaps, as in the mtcnn package.
@@ -60,8 +61,8 @@ _WEIGHT_SHAPES = {
 class Mtcnn:
     """MTCNN behind the :class:`~recognition.pipeline.detectors.Detector` protocol.
 
-    Constructing one builds the networks (slow, see :func:`load_detector`): get the process's
-    instance with ``detectors.get("mtcnn")``.
+    Constructing one loads the installed networks (see :func:`load_detector`): get the
+    process's instance with ``detectors.get("mtcnn")``.
     """
 
     name = "mtcnn"
@@ -84,7 +85,7 @@ class Mtcnn:
 
 
 class DetectorUnavailable(RuntimeError):
-    """The MTCNN weights shipped in the ``mtcnn`` package cannot be found or read."""
+    """The MTCNN weights shipped in the ``mtcnn`` package cannot be read."""
 
 
 @dataclass(frozen=True)
@@ -103,15 +104,51 @@ class MtcnnDetector:
 
 
 def load_detector() -> MtcnnDetector:
-    """Build the compiled MTCNN stages from the weights inside the installed ``mtcnn`` wheel.
+    """The installed MTCNN stages (``install_models``), run once on a blank image.
 
-    Slow (TensorFlow import, graph tracing and conversion, ~2-4 s): call once per process,
-    through ``detectors.get("mtcnn")``. Raises DetectorUnavailable.
+    Call once per process, through ``detectors.get("mtcnn")``. Raises
+    loader.ModelNotInstalled.
     """
-    import tensorflow as tf
+    detector = MtcnnDetector(
+        *(TfliteNet(loader.model_file(f"mtcnn_{net}").read_bytes()) for net in _WEIGHT_SHAPES)
+    )
+    detect(detector, np.zeros((64, 64, 3), np.uint8))  # fail now, not on the first photo
+    return detector
 
-    weights = {name: [tf.constant(w) for w in _read_weights(name)] for name in _WEIGHT_SHAPES}
-    image_spec = tf.TensorSpec([None, None, 3], tf.uint8)
+
+def convert(source: Path) -> bytes:
+    """One of the package's weight files (``pnet.lz4``, ``rnet.lz4``, ``onet.lz4``) as the
+    TFLite model of its network (``install_models`` runs this; see ``loader.PACKAGED``).
+    Raises DetectorUnavailable for an unreadable file, RuntimeError if the converted model
+    does not compute what the TensorFlow function does."""
+    tf = loader.import_tensorflow()
+    name = source.stem
+    function = _network(tf, name, [tf.constant(w) for w in _read_weights(source, name)])
+    # TFLite's XNNPACK kernels run these small convolutions 2-3x faster than TensorFlow's own
+    # on a 2-core CPU, and calling an interpreter costs far less than calling a tf.function.
+    model = tf.lite.TFLiteConverter.from_concrete_functions(
+        [function.get_concrete_function()]
+    ).convert()
+    if name == "pnet":
+        x = _probe((64, 80, 3)).astype(np.uint8)
+    else:
+        x = _probe((8, 24 if name == "rnet" else 48, 24 if name == "rnet" else 48, 3))
+    ours, theirs = TfliteNet(model)(x), [t.numpy() for t in function(tf.constant(x))]
+    if len(ours) != len(theirs) or not all(
+        a.shape == b.shape and np.allclose(a, b, atol=1e-4)
+        for a, b in zip(ours, theirs, strict=True)
+    ):
+        raise RuntimeError(f"{source} converts to a TFLite model that computes otherwise")
+    return model
+
+
+def _probe(shape: tuple[int, ...]) -> np.ndarray:
+    """A deterministic, non-trivial input: a 0..255 ramp, float32."""
+    return np.linspace(0.0, 255.0, int(np.prod(shape)), dtype=np.float32).reshape(shape)
+
+
+def _network(tf, name: str, w: list):
+    """MTCNN's ``name`` network (pnet, rnet or onet) with weights ``w``, as a tf.function."""
 
     def normalise(x):
         return (tf.cast(x, tf.float32) - 127.5) * (1.0 / 128.0)
@@ -134,9 +171,7 @@ def load_detector() -> MtcnnDetector:
     def face_prob(logits):
         return tf.nn.softmax(logits)[..., 1]
 
-    w = weights["pnet"]
-
-    @tf.function(input_signature=[image_spec])
+    @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)])
     def pnet(image):
         x = normalise(image)[None]
         x = pool(prelu(conv(x, w[0], w[1]), w[2]), 2, 2, "SAME")
@@ -144,38 +179,24 @@ def load_detector() -> MtcnnDetector:
         x = prelu(conv(x, w[6], w[7]), w[8])
         return face_prob(conv(x, w[11], w[12]))[0], conv(x, w[9], w[10])[0]
 
-    r = weights["rnet"]
-
     @tf.function(input_signature=[tf.TensorSpec([None, 24, 24, 3], tf.float32)])
     def rnet(crops):
-        x = pool(prelu(conv(normalise(crops), r[0], r[1]), r[2]), 3, 2, "SAME")
-        x = pool(prelu(conv(x, r[3], r[4]), r[5]), 3, 2, "VALID")
-        x = prelu(conv(x, r[6], r[7]), r[8])
-        x = prelu(flatten_caffe(x) @ r[9] + r[10], r[11])
-        return x @ r[12] + r[13], face_prob(x @ r[14] + r[15])
-
-    o = weights["onet"]
+        x = pool(prelu(conv(normalise(crops), w[0], w[1]), w[2]), 3, 2, "SAME")
+        x = pool(prelu(conv(x, w[3], w[4]), w[5]), 3, 2, "VALID")
+        x = prelu(conv(x, w[6], w[7]), w[8])
+        x = prelu(flatten_caffe(x) @ w[9] + w[10], w[11])
+        return x @ w[12] + w[13], face_prob(x @ w[14] + w[15])
 
     @tf.function(input_signature=[tf.TensorSpec([None, 48, 48, 3], tf.float32)])
     def onet(crops):
-        x = pool(prelu(conv(normalise(crops), o[0], o[1]), o[2]), 3, 2, "SAME")
-        x = pool(prelu(conv(x, o[3], o[4]), o[5]), 3, 2, "VALID")
-        x = pool(prelu(conv(x, o[6], o[7]), o[8]), 2, 2, "SAME")
-        x = prelu(conv(x, o[9], o[10]), o[11])
-        x = prelu(flatten_caffe(x) @ o[12] + o[13], o[14])
-        return x @ o[15] + o[16], x @ o[17] + o[18], face_prob(x @ o[19] + o[20])
+        x = pool(prelu(conv(normalise(crops), w[0], w[1]), w[2]), 3, 2, "SAME")
+        x = pool(prelu(conv(x, w[3], w[4]), w[5]), 3, 2, "VALID")
+        x = pool(prelu(conv(x, w[6], w[7]), w[8]), 2, 2, "SAME")
+        x = prelu(conv(x, w[9], w[10]), w[11])
+        x = prelu(flatten_caffe(x) @ w[12] + w[13], w[14])
+        return x @ w[15] + w[16], x @ w[17] + w[18], face_prob(x @ w[19] + w[20])
 
-    # TFLite's XNNPACK kernels run these small convolutions 2-3x faster than TensorFlow's own
-    # on a 2-core CPU, and calling an interpreter costs far less than calling a tf.function.
-    def convert(function):
-        converter = tf.lite.TFLiteConverter.from_concrete_functions(
-            [function.get_concrete_function()]
-        )
-        return TfliteNet(converter.convert())
-
-    detector = MtcnnDetector(pnet=convert(pnet), rnet=convert(rnet), onet=convert(onet))
-    detect(detector, np.zeros((64, 64, 3), np.uint8))  # fail now, not on the first photo
-    return detector
+    return {"pnet": pnet, "rnet": rnet, "onet": onet}[name]
 
 
 def detect(
@@ -229,14 +250,8 @@ def detect(
     ]
 
 
-def _read_weights(name: str) -> list[np.ndarray]:
-    spec = importlib.util.find_spec("mtcnn")
-    path = Path(spec.origin).parent / "assets" / "weights" / f"{name}.lz4" if spec else None
-    if path is None or not path.is_file():
-        raise DetectorUnavailable(
-            f"MTCNN weights {name}.lz4 not found: install the mtcnn package "
-            "(`pip install mtcnn==1.0.0`, part of `pip install -e .`)."
-        )
+def _read_weights(path: Path, name: str) -> list[np.ndarray]:
+    """The arrays of MTCNN's ``name`` network in the package's file ``path``."""
     import joblib  # the package stores its weights as lz4-compressed joblib pickles
     import lz4.frame
 

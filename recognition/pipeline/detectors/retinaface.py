@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from recognition.pipeline import align, loader
-from recognition.pipeline.detectors.tflite import TfliteNet
+from recognition.pipeline.tflite import TfliteNet
 from recognition.pipeline.types import Detection
 
 GRAPH_INPUT = "x:0"

@@ -56,14 +56,14 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "faceweb.settings")
     import django
 
-    started = rss_mib()
+    started, started_peak = rss_mib(), peak_mib()
     django.setup()
     from recognition.pipeline import analyse, loader, spec
     from recognition.pipeline.image import load_image
 
     print(f"{'step':<36} {'RSS':>5} {'added':>6} {'peak':>5}")
     before = started
-    print(f"{'python':<36} {started:>5} {'':>6} {peak_mib():>5}")
+    print(f"{'python, numpy, PIL':<36} {started:>5} {'':>6} {started_peak:>5}")
     for step, load in (
         ("django + pipeline imported", lambda: None),
         ("+ detector " + spec.configured().detector, loader.get_detector),

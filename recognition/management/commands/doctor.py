@@ -73,7 +73,7 @@ def run_checks(*, timeout: float) -> list[dict]:
                              f"{', '.join(deploy['warnings'])}")
     return [
         _check("models", models, ", ".join(models.get("installed", [])) + " installed, "
-               "checksums match; MTCNN's package present; detector setting valid"),
+               "checksums match; detector setting valid"),
         _check("database", health.database_check(timeout=timeout), "reads and writes"),
         _check("migrations", _migrations(), "all applied"),
         _check("media", health.media_check(), f"{settings.MEDIA_ROOT} takes new files"),

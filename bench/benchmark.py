@@ -143,7 +143,7 @@ def summary(timings: list[Timing], *, per: int = 1) -> dict:
 
 
 def configure_threads(threads: int) -> None:
-    """Fix TensorFlow's thread pools before any op runs (the detector's TFLite nets use 2)."""
+    """Fix TensorFlow's thread pools before any op runs (our LiteRT models use 2)."""
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -388,10 +388,10 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     parser.add_argument("--probe-memory", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    configure_threads(args.threads)
-    if args.probe_memory:
+    if args.probe_memory:  # the product's pipeline alone: LiteRT, no TensorFlow
         probe_memory(args.probe_memory)
         return
+    configure_threads(args.threads)  # the packaged mtcnn, compared with, runs in TensorFlow
     if not (DATA / "nuaa-dev").is_dir():
         sys.exit(f"evaluation data not found at {DATA}: set FACEWEB_DATA_DIR")
     report = run(repeats=args.repeats, threads=args.threads)

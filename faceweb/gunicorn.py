@@ -5,9 +5,10 @@ _warming = False
 
 def pre_request(worker, request) -> None:
     """A web process's first request starts warming up the models for verify and identify in
-    the background (after the fork: TensorFlow initialised before one hangs the children), so
+    the background (after the fork, which the interpreters' thread pools do not survive), so
     that a later verify does not wait seconds for them. Not at start: a process that never
-    serves anyone holds no models (about 700 MiB)."""
+    serves anyone holds no models (a worker child with them warmed peaked at 416 MiB,
+    bench/worker_memory.py)."""
     global _warming
     if not _warming:
         _warming = True

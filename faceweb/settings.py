@@ -347,9 +347,9 @@ if FACEWEB_ORPHAN_AFTER_S < 600:
                      "waiting for its row")
 # A worker process holding more memory than this after a job is replaced by a fresh one
 # (between jobs, never during one; the new one loads the models again, ~5 s). Measured in one
-# process (bench/worker_memory.py): models loaded and a small photo 800-830 MiB, after a 14 MP
-# photo 1,310-1,340 MiB, after a 50 MP one 1,590-1,620 MiB, kept since (TensorFlow's
-# allocator does not give it back).
+# process (bench/worker_memory.py) when the models ran in TensorFlow: models loaded and a small
+# photo 800-830 MiB, after a 14 MP photo 1,310-1,340 MiB, after a 50 MP one 1,590-1,620 MiB,
+# kept since. In LiteRT: 422 MiB, then 442 (peak 635) and 475 (peak 678).
 FACEWEB_WORKER_MAX_MEMORY_MB = env_int("FACEWEB_WORKER_MAX_MEMORY_MB", 1536)
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = FACEWEB_WORKER_MAX_MEMORY_MB * 1024  # KiB
 # Retention: photos, crops and non-reference faces older than this many days are deleted by a

@@ -16,8 +16,8 @@ logger = logging.getLogger(__name__)
 @worker_process_init.connect
 def warm_up(**kwargs) -> None:
     """Each worker process loads and runs every model before it takes a job, so its first
-    photo is as quick as the next (never in the parent: TensorFlow initialised before a fork
-    hangs the children). A failure only logs: the photo then says what is missing."""
+    photo is as quick as the next (never in the parent: the interpreters' thread pools do
+    not survive a fork). A failure only logs: the photo then says what is missing."""
     from recognition.pipeline import spec
 
     if not settings.FACEWEB_WARM_UP:

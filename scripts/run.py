@@ -14,7 +14,7 @@ Used by ``make run`` and ``make dev``; run from the repository root with the vir
 Python. Environment: REDIS_URL; FACEWEB_ADDR (the web server's address, default
 127.0.0.1:8000); FACEWEB_WEB_WORKERS and FACEWEB_WEB_THREADS (gunicorn processes, default 2,
 and threads in each, default 4); FACEWEB_WORKER_CONCURRENCY (worker processes, default 1:
-TensorFlow already uses every core); FACEWEB_RUN_DIR (where the logs, Redis's data and beat's
+each model already runs on 2 threads); FACEWEB_RUN_DIR (where the logs, Redis's data and beat's
 schedule go, default var). Everything else in the environment reaches the services unchanged.
 """
 
@@ -128,7 +128,7 @@ def web_command(address: str, *, dev: bool) -> list[str]:
         "--config", "python:faceweb.gunicorn",  # each process warms up the models
         # Threads, so that a request waiting for a verify/identify slot or for ?wait= does
         # not hold a whole process. No --preload: each process imports the app, and loads
-        # TensorFlow, only after the fork (TensorFlow initialised before a fork hangs).
+        # the models, only after the fork (the interpreters' thread pools do not survive one).
         "--worker-class", "gthread",
         "--workers", str(env_count("FACEWEB_WEB_WORKERS", 2)),
         "--threads", str(env_count("FACEWEB_WEB_THREADS", 4)),
@@ -228,7 +228,7 @@ def main() -> int:
     if (redis := redis_command()) is not None:
         services.append(Service("redis", redis))
     services.append(Service("web", web))
-    # prefork: the parent never imports TensorFlow, each child loads the models on its first
+    # prefork: the parent never loads a model, each child loads the models on its first
     # photo; a child that dies is replaced and its photo re-queued.
     services.append(Service("worker", [*celery, "worker", "--pool", "prefork", "--concurrency",
                                        concurrency, "--loglevel", "INFO"]))

@@ -49,7 +49,7 @@ def configured() -> PipelineSpec:
 
 class Pipeline:
     """The analysis a spec names. Cheap to make: the models load in the process that first
-    analyses an image (TensorFlow must not start in a Celery parent that forks)."""
+    analyses an image (never in a Celery parent that forks)."""
 
     def __init__(self, spec: PipelineSpec):
         self.spec = spec
@@ -71,7 +71,7 @@ def current() -> Pipeline:
 def warm_up() -> float:
     """Load every model and run each once at a typical size, so that the first photo a
     process analyses is as quick as the tenth. Returns the seconds it took."""
-    from recognition.pipeline import analyse, expression, loader  # loads TensorFlow
+    from recognition.pipeline import analyse, expression, loader
 
     started = time.perf_counter()
     # The detector at the largest size it searches (a 4:3 photo at its ``max_side``): a

@@ -11,8 +11,8 @@ which imports only those listed before it:
 - ``faces``: who a face is: assignment, a person's reference faces, corrections.
 - ``analysis``: ``photo_analyse``, a claimed photo analysed in a worker.
 
-Nothing here imports TensorFlow at module level: the Celery parent process imports this
-package, and TensorFlow initialised there hangs in the forked children. The pipeline is
+Nothing here loads a model at module level: the Celery parent process imports this package,
+and the interpreters' thread pools do not survive into forked children. The pipeline is
 imported inside ``photo_analyse``, which only runs in a worker child.
 """
 

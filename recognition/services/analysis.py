@@ -32,7 +32,7 @@ def photo_analyse(*, photo: Photo, pipeline: spec.Pipeline | None = None) -> Pho
     person can read. Database hiccups (TRANSIENT_ERRORS) propagate for the task to retry.
     Results are dropped if another claim took the photo over meanwhile (``attempts``).
     """
-    # Imported here, not at the top: this is what loads TensorFlow (see the package docstring).
+    # Imported here, not at the top: this is what loads the models (see the package docstring).
     from recognition.pipeline import image, loader
 
     pipeline = pipeline or spec.current()

@@ -42,7 +42,7 @@ class NoFaceFound(ValueError):
     """An image given for verification shows no face."""
 
 
-# One in-process analysis at a time, always on the same thread: TensorFlow already spreads one
+# One in-process analysis at a time, always on the same thread: LiteRT already spreads one
 # analysis over every core (two in parallel would each take twice as long), and the large
 # buffers of decoding are reused by that one thread instead of piling up in the allocator's
 # pool of each request thread.

@@ -27,9 +27,10 @@ SWEEP_INTERVAL_S = 2  # the worker's FACEWEB_SWEEP_INTERVAL_S
 # instead of noticing at once: it covers a fresh worker child loading its models on a busy
 # 2-core machine (5-20 s).
 RECOVERY_S = 60
-# The worker's FACEWEB_WORKER_MAX_MEMORY_MB: above a process with its models and small photos
-# (830-900 MiB), below one that decoded and searched a 50 MP photo.
-MEMORY_BOUND_MB = 1200
+# The worker's FACEWEB_WORKER_MAX_MEMORY_MB, which Celery compares with a process's peak RSS:
+# above a process with its models warmed and small photos (416-422 MiB in
+# bench/worker_memory.py), below one that decoded and searched a 50 MP photo (635-678 MiB).
+MEMORY_BOUND_MB = 560
 
 
 @pytest.fixture(scope="module")

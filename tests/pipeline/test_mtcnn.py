@@ -12,6 +12,7 @@ from recognition.pipeline import detectors
 from recognition.pipeline.detectors import mtcnn as detect
 from recognition.pipeline.image import load_image
 from recognition.pipeline.types import Detection
+from tests.pipeline.test_detectors import iou
 
 FR = "face_recognition_samples/examples"
 
@@ -19,13 +20,6 @@ FR = "face_recognition_samples/examples"
 @pytest.fixture(scope="module")
 def detector() -> detect.MtcnnDetector:
     return detectors.get("mtcnn").nets
-
-
-def iou(a, b) -> float:
-    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = width * height
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
 def assert_plausible_face(face: Detection, image: np.ndarray) -> None:

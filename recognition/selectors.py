@@ -131,20 +131,51 @@ def face_nearest_people(*, face: Face, limit: int = 5) -> list[tuple[Person, flo
     return [(people[pid], distance) for pid, distance in nearest if pid in people]
 
 
+@dataclass(frozen=True)
+class UnknownGroup:
+    """Unknown faces that probably show one person (newest first), and the person the group
+    looks like, if any: the nearest person to the group's mean descriptor, when that is within
+    the match threshold plus ``LOOKS_LIKE_BAND`` (None otherwise)."""
+
+    faces: list[Face]
+    looks_like: Person | None = None
+
+
+# A group's mean descriptor this much beyond the match threshold from someone is offered as
+# "looks like" them: the person still decides.
+LOOKS_LIKE_BAND = 0.08
+
+
 def unknown_face_groups(
-    *, threshold: float, model_version: str, limit: int = 1000
-) -> list[list[Face]]:
-    """The newest ``limit`` unknown faces, grouped: probably the same stranger (see
-    ``matching.group``). Largest groups first, then the newest; newest face first within."""
-    faces = list(
-        Face.objects.filter(decision=Face.Decision.UNKNOWN, model_version=model_version)
-        .select_related("photo")
-        .order_by("-id")[:limit]
+    *, model_version: str, threshold: float, min_size: int, limit: int
+) -> tuple[list[UnknownGroup], int, int]:
+    """Unknown faces as the grouping task grouped them (``Face.cluster``): the ``limit`` largest
+    groups still holding ``min_size`` faces, largest first; the number of such groups; and the
+    number of unknown faces not grouped yet."""
+    unknown = Face.objects.filter(decision=Face.Decision.UNKNOWN)
+    faces = unknown.filter(model_version=model_version, cluster__gte=0).order_by("cluster", "-id")
+    by_cluster: dict[int, list[Face]] = {}
+    for face in faces.select_related("photo"):
+        by_cluster.setdefault(face.cluster, []).append(face)
+    groups = sorted(
+        (group for group in by_cluster.values() if len(group) >= min_size),
+        key=lambda group: (-len(group), group[0].cluster),
     )
-    if not faces:
-        return []
-    vectors = np.stack([f.embedding_array() for f in faces])
-    return [[faces[i] for i in rows] for rows in matching.group(vectors, threshold=threshold)]
+    total = len(groups)
+    groups, looks_like = groups[:limit], [None] * min(limit, len(groups))
+    if groups:
+        means = np.stack([np.mean([f.embedding_array() for f in g], axis=0) for g in groups])
+        nearest = matching.nearest_people(
+            means / np.linalg.norm(means, axis=1, keepdims=True),
+            gallery_get(model_version=model_version), k=1,
+        )
+        looks_like = [
+            near[0][0] if near and near[0][1] <= threshold + LOOKS_LIKE_BAND else None
+            for near in nearest
+        ]
+    people = Person.objects.in_bulk({pid for pid in looks_like if pid is not None})
+    shown = [UnknownGroup(g, people.get(pid)) for g, pid in zip(groups, looks_like, strict=True)]
+    return shown, total, unknown.filter(cluster__isnull=True).count()
 
 
 @dataclass(frozen=True)

@@ -78,3 +78,10 @@ def requeue_stuck_photos() -> int:
 def remove_orphan_files() -> int:
     """The orphan sweep (Celery beat, hourly): stored files that no row points at."""
     return len(services.files_remove_orphans())
+
+
+@shared_task
+def group_unknown_faces() -> int | None:
+    """Unknown faces grouped by who they probably are (Celery beat, with the sweep; nothing to
+    do unless a face is not grouped yet)."""
+    return services.unknown_faces_regroup()

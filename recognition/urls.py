@@ -32,6 +32,7 @@ urlpatterns = [
     path("people/<int:pk>/export/", people.person_export, name="person_export"),
     path("unknown/", people.unknown_faces, name="unknown_faces"),
     path("unknown/assign/", people.unknown_assign, name="unknown_assign"),
+    path("unknown/hide/", people.unknown_hide, name="unknown_hide"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("audit/", audit.audit_log, name="audit_log"),
     path("account/api-token/", account.api_token, name="api_token"),

@@ -23,6 +23,10 @@ DEFAULT_DETECTOR = detectors.DEFAULT
 # Same person when the distance is at most this (matching.is_match): the best global
 # threshold on LFW dev, 0.420 (``eval_lfw``), rounded to two decimals.
 DEFAULT_THRESHOLD = 0.42
+# Unknown faces are grouped while a group's faces are on average at most this far from
+# another group's (matching.cluster); groups need FACEWEB_GROUP_MIN_SIZE faces. Chosen on LFW dev
+# (``manage.py evaluate_clustering``: precision 0.989, recall 0.941; README "Evaluations").
+DEFAULT_GROUP_THRESHOLD = 0.36
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class PipelineSpec:
     descriptor: str = "mirror-mean/unit"
     expression: str = "face-api-1.7.15-expression"
     threshold: float = DEFAULT_THRESHOLD
+    group_threshold: float = DEFAULT_GROUP_THRESHOLD
 
     @property
     def version(self) -> str:

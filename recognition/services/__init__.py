@@ -28,6 +28,8 @@ from recognition.services.faces import (
     person_enrol,
     person_reference_add,
     person_reference_remove,
+    unknown_faces_hide,
+    unknown_faces_regroup,
 )
 from recognition.services.people import (
     person_create,
@@ -84,5 +86,6 @@ __all__ = [
     "person_merge", "person_reference_add", "person_reference_remove", "person_rename",
     "photo_analyse", "photo_claim", "photo_create", "photo_delete", "photo_give_up",
     "photo_queue", "photo_queued", "photo_reanalyse", "photo_release", "photos_purge_expired",
-    "photos_requeue_stuck", "token_issue", "token_revoke", "user_photos_delete",
+    "photos_requeue_stuck", "token_issue", "token_revoke", "unknown_faces_hide", "unknown_faces_regroup",
+    "user_photos_delete",
 ]

@@ -1,20 +1,28 @@
 """Who a face is: faces assigned to a person (existing or new); a person's reference faces,
 which later photos are matched against (enrolment, adding and removing one); corrections (not
-a face, not this person)."""
+a face, not this person); unknown faces grouped by who they probably are."""
 
 from __future__ import annotations
 
+import numpy as np
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import transaction
+from django.db.models import Max
 
 from recognition import files
-from recognition.models import AuditEvent, Face, Person, Photo
+from recognition.models import EMBEDDING_DTYPE, AuditEvent, Face, Person, Photo
 from recognition.services.audit import audit
 from recognition.services.people import person_create
 from recognition.services.photos import photo_create
-from recognition.services.recognise import model_version
+from recognition.services.recognise import group_unknown, model_version
+
+# A face is grouped only when the detector was this sure of it (RetinaFace keeps faces from
+# 0.75; most of its false detections score below 0.9) and its box is at least
+# FACEWEB_GROUP_MIN_FACE_PX on its shorter side: a descriptor of a smaller face is noise.
+GROUP_MIN_SCORE = 0.9
 
 
 def face_assign(
@@ -133,5 +141,49 @@ def face_mark_not_this_person(*, face: Face) -> Face:
     if face.person_id is None:
         raise ValidationError("This face is not matched to anyone.")
     face.person, face.decision, face.is_reference = None, Face.Decision.UNKNOWN, False
+    face.cluster = None  # to be grouped again
     face.save()
     return face
+
+
+def unknown_faces_regroup(*, force: bool = False) -> int | None:
+    """Group the unknown faces (the grouping task, run by Celery beat): the newest
+    FACEWEB_GROUP_MAX_FACES unknown faces of the current model version that are good enough
+    (:data:`GROUP_MIN_SCORE`, FACEWEB_GROUP_MIN_FACE_PX) and not hidden are clustered
+    (``recognise.group_unknown``) and each face's ``cluster`` is written. Does nothing unless
+    some unknown face is not grouped yet, or ``force``. Returns the number of groups, or None
+    when nothing was done."""
+    unknown = Face.objects.filter(decision=Face.Decision.UNKNOWN)
+    if not force and not unknown.filter(cluster__isnull=True).exists():
+        return None
+    last = Face.objects.aggregate(last=Max("pk"))["last"] or 0  # faces added later wait
+    rows = list(
+        unknown.filter(model_version=model_version(), cluster_hidden=False)
+        .order_by("-id")
+        .values_list("id", "embedding", "box", "detection_score", "cluster")
+        [: settings.FACEWEB_GROUP_MAX_FACES]
+    )
+    min_side = settings.FACEWEB_GROUP_MIN_FACE_PX
+    good = [
+        (pk, vector) for pk, vector, (x1, y1, x2, y2), score, _ in rows
+        if score >= GROUP_MIN_SCORE and min(x2 - x1, y2 - y1) >= min_side
+    ]
+    labels = dict.fromkeys((row[0] for row in rows), -1)
+    if good:
+        vectors = np.stack([np.frombuffer(bytes(vector), EMBEDDING_DTYPE) for _, vector in good])
+        labels.update(zip((pk for pk, _ in good), group_unknown(vectors).tolist(), strict=True))
+    changed = [Face(pk=pk, cluster=labels[pk]) for pk, *_, was in rows if was != labels[pk]]
+    with transaction.atomic():
+        Face.objects.bulk_update(changed, ["cluster"], batch_size=500)
+        # Older, of other versions, hidden: in no group.
+        unknown.filter(cluster__isnull=True, pk__lte=last).exclude(pk__in=labels).update(
+            cluster=-1
+        )
+    return max(labels.values(), default=-1) + 1
+
+
+def unknown_faces_hide(*, face_ids: list[int]) -> int:
+    """Keep these unknown faces out of every group from now on. Returns how many."""
+    return Face.objects.filter(pk__in=face_ids, decision=Face.Decision.UNKNOWN).update(
+        cluster_hidden=True, cluster=-1
+    )

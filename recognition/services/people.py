@@ -69,7 +69,7 @@ def person_delete(*, person: Person, actor: AbstractBaseUser | None = None) -> N
         references.delete()
         photos.delete()
         Face.objects.filter(person=person).update(
-            person=None, decision=Face.Decision.UNKNOWN, updated_at=timezone.now()
+            person=None, decision=Face.Decision.UNKNOWN, cluster=None, updated_at=timezone.now()
         )
         person.delete()
     transaction.on_commit(lambda: files.delete(stored))

@@ -34,6 +34,25 @@ def match_threshold(pipeline: spec.Pipeline | None = None) -> float:
     return (pipeline or spec.current()).spec.threshold
 
 
+def group_unknown(embeddings: np.ndarray) -> np.ndarray:
+    """The product's grouping of unknown faces (``matching.cluster``): ``(N,)`` labels, -1 for
+    a face in no group, with FACEWEB_GROUP_THRESHOLD (default: the pipeline's) and
+    FACEWEB_GROUP_MIN_SIZE."""
+    return matching.cluster(embeddings, threshold=group_threshold(),
+                            min_size=settings.FACEWEB_GROUP_MIN_SIZE)
+
+
+def group_threshold() -> float:
+    if settings.FACEWEB_GROUP_THRESHOLD is not None:
+        return settings.FACEWEB_GROUP_THRESHOLD
+    return spec.current().spec.group_threshold
+
+
+def grouping_description() -> str:
+    return (f"average linkage at {group_threshold():g}, "
+            f"groups of at least {settings.FACEWEB_GROUP_MIN_SIZE}")
+
+
 class AnalysisBusy(RuntimeError):
     """This process's analysis thread stayed busy for FACEWEB_SYNC_WAIT_S."""
 

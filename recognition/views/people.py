@@ -3,11 +3,13 @@ renaming, merging, deleting; and unknown faces grouped by similarity."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_POST
 
 from recognition import files, selectors, services
@@ -148,16 +150,20 @@ def person_delete(request, pk: int):
 
 @staff_required
 def unknown_faces(request):
-    groups = selectors.unknown_face_groups(
-        threshold=services.match_threshold(), model_version=services.model_version()
+    groups, total, waiting = selectors.unknown_face_groups(
+        model_version=services.model_version(), threshold=services.match_threshold(),
+        min_size=settings.FACEWEB_GROUP_MIN_SIZE, limit=UNKNOWN_GROUPS_SHOWN,
     )
     return render(request, "recognition/unknown_faces.html", {
         "groups": [
-            (group, GroupAssignForm(prefix=f"group{group[0].pk}", face_ids=[f.pk for f in group]))
-            for group in groups[:UNKNOWN_GROUPS_SHOWN]
+            (group, GroupAssignForm(
+                prefix=f"group{group.faces[0].pk}", face_ids=[f.pk for f in group.faces],
+                initial={"person": group.looks_like},
+            ))
+            for group in groups
         ],
-        "faces": sum(len(group) for group in groups),
-        "shown": min(len(groups), UNKNOWN_GROUPS_SHOWN), "total": len(groups),
+        "faces": sum(len(group.faces) for group in groups),
+        "shown": len(groups), "total": total, "waiting": waiting,
     })
 
 
@@ -183,4 +189,14 @@ def unknown_assign(request):
     else:
         errors = [m for e in form.errors.values() for m in e]
         messages.error(request, " ".join(errors))
+    return redirect("recognition:unknown_faces")
+
+
+@staff_required
+@require_POST
+def unknown_hide(request):
+    """Keep a group's unknown faces out of groups (strangers in the background)."""
+    ids = [int(v) for v in request.POST.getlist("group_face") if v.isdigit()]
+    hidden = services.unknown_faces_hide(face_ids=ids)
+    messages.success(request, f"{hidden} face{pluralize(hidden)} will no longer be grouped.")
     return redirect("recognition:unknown_faces")

@@ -1,5 +1,6 @@
-// People pages: a webcam snapshot can stand in for the photo file of a form, and photos
-// being added to a person are followed until the worker is done with them.
+// People pages: a webcam snapshot can stand in for the photo file of a form, photos
+// being added to a person are followed until the worker is done with them, and a group of
+// unknown faces can be ticked at once.
 import { pollUntilFinished, webcam } from './shared.js';
 
 document.querySelectorAll('[data-snapshot-form]').forEach((form) => {
@@ -29,3 +30,10 @@ if (pending.length) {
   Promise.all(pending.map((el) => pollUntilFinished(el.dataset.statusUrl)))
     .then(() => window.location.reload());
 }
+
+// Unknown faces: nothing is ticked for the admin; one button ticks a whole group.
+document.querySelectorAll('[data-group]').forEach((form) => {
+  form.querySelector('[data-tick-all]').addEventListener('click', () => {
+    form.querySelectorAll('input[type=checkbox]').forEach((box) => { box.checked = true; });
+  });
+});

@@ -1,5 +1,5 @@
 """Matching on small synthetic descriptors: distance, the one match rule, identify, nearest
-people, verify and grouping. Coordinates are powers of two so that distances are exact."""
+people, verify and clustering. Coordinates are powers of two so that distances are exact."""
 
 import numpy as np
 import pytest
@@ -168,19 +168,49 @@ def test_verify_against_several_references_uses_the_nearest():
     assert matching.verify(probe, references, threshold=0.5) == matching.Verdict(True, 0.25, 1)
 
 
-# --- group -----------------------------------------------------------------------------------
+# --- cluster ---------------------------------------------------------------------------------
 
 
-def test_faces_that_match_join_a_group_and_chains_merge_largest_group_first():
-    # A-B and B-C are exactly at the threshold, A-C beyond it: single linkage joins all three.
+def test_a_chain_of_close_pairs_does_not_make_one_group_as_single_linkage_would():
+    # A-B and B-C are exactly at the threshold, A-C twice as far: A and B join (at the
+    # threshold is a match), then C is 0.75 from them on average and stays alone.
     a, b, c = v(x0=1), v(x0=1, x1=0.5), v(x0=1, x1=1)
+    labels = matching.cluster(np.stack([a, b, c]), threshold=0.5)
+    assert labels.tolist() == [0, 0, -1]
+
+
+def test_groups_are_numbered_largest_first_and_small_ones_are_left_out():
     lone, pair_1, pair_2 = v(x5=1), v(x7=1), v(x7=1, x8=0.25)
-    rows = [lone, pair_1, a, b, pair_2, c]
-    assert matching.group(np.stack(rows), threshold=0.5) == [[2, 3, 5], [1, 4], [0]]
+    three = [v(x0=1), v(x0=1, x1=0.25), v(x0=1, x2=0.25)]
+    rows = np.stack([lone, pair_1, *three, pair_2])
+    assert matching.cluster(rows, threshold=0.5).tolist() == [-1, 1, 0, 0, 0, 1]
+    assert matching.cluster(rows, threshold=0.5, min_size=3).tolist() == [-1, -1, 0, 0, 0, -1]
+    assert matching.cluster(rows, threshold=0.5, min_size=1).tolist() == [2, 1, 0, 0, 0, 1]
+    assert matching.cluster(np.zeros((0, 128), np.float32), threshold=0.5).tolist() == []
 
 
-def test_groups_of_equal_size_keep_the_order_of_their_first_face():
-    faces = np.stack([v(x1=1), v(x0=1), v(x1=1, x2=0.25), v(x0=1, x3=0.25)])
-    assert matching.group(faces, threshold=0.5) == [[0, 2], [1, 3]]
-    assert matching.group(faces, threshold=0.125) == [[0], [1], [2], [3]]
-    assert matching.group(np.zeros((0, 128), np.float32), threshold=0.5) == []
+def average_linkage_by_hand(x: np.ndarray, threshold: float) -> list[list[int]]:
+    """The definition, slowly: merge the two groups with the smallest mean pairwise distance
+    while it is at most ``threshold``."""
+    groups, d = [[i] for i in range(len(x))], matching.distance(x, x)
+    while len(groups) > 1:
+        pairs = [(d[np.ix_(g, h)].mean(), i, j) for i, g in enumerate(groups)
+                 for j, h in enumerate(groups) if i < j]
+        mean, i, j = min(pairs)
+        if mean > threshold:
+            break
+        groups[i] += groups.pop(j)
+    return sorted(sorted(g) for g in groups)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_cluster_is_average_linkage_cut_at_the_threshold(seed: int):
+    rng = np.random.default_rng(seed)
+    people = rng.normal(size=(8, 128))
+    people /= np.linalg.norm(people, axis=1, keepdims=True)
+    x = (people[rng.integers(0, 8, 40)] + rng.normal(scale=0.06, size=(40, 128))).astype(
+        np.float32
+    )
+    labels = matching.cluster(x, threshold=0.9, min_size=1)
+    found = sorted(np.flatnonzero(labels == k).tolist() for k in range(labels.max() + 1))
+    assert found == average_linkage_by_hand(x, 0.9)

@@ -65,13 +65,58 @@ def test_nearest_people_are_sorted_and_a_reference_is_not_its_own_match():
     assert [(p.name, round(d, 2)) for p, d in nearest] == [("Ada", 0.3), ("Bea", 0.5)]
 
 
-def test_unknown_faces_close_together_form_one_group_largest_first():
+BIG = (0.0, 0.0, 100.0, 100.0)  # a face box large enough to be grouped
+
+
+def unknown_groups(**options):
+    return selectors.unknown_face_groups(
+        model_version=services.model_version(), threshold=0.42, min_size=2, limit=10, **options
+    )
+
+
+def test_unknown_faces_are_grouped_by_the_task_then_shown_largest_first():
     stranger, other = embedding(1), embedding(2)
-    chain = [make_face(vector=near(stranger, 0.25, seed=s)) for s in range(3)]
-    single = make_face(vector=other)
-    make_face(vector=near(other, 0.1), person=make_person())  # known: not in any group
-    groups = selectors.unknown_face_groups(threshold=0.6, model_version=services.model_version())
-    assert [sorted(f.pk for f in g) for g in groups] == [[f.pk for f in chain], [single.pk]]
+    trio = [make_face(vector=near(stranger, 0.2, seed=s), box=BIG) for s in range(3)]
+    pair = [make_face(vector=near(other, 0.2, seed=s), box=BIG) for s in range(2)]
+    loner = make_face(vector=embedding(3), box=BIG)
+    tiny = make_face(vector=near(stranger, 0.1), box=(0, 0, 30, 30))  # too small to group
+    make_face(vector=near(other, 0.1), person=make_person(), box=BIG)  # known: never grouped
+    assert unknown_groups() == ([], 0, 7)  # nothing grouped on a page view
+
+    assert services.unknown_faces_regroup() == 2
+    assert services.unknown_faces_regroup() is None  # nothing new: nothing done
+    groups, total, waiting = unknown_groups()
+    assert [[f.pk for f in g.faces] for g in groups] == [
+        [f.pk for f in reversed(trio)], [f.pk for f in reversed(pair)]
+    ]
+    assert (total, waiting) == (2, 0) and all(g.looks_like is None for g in groups)
+    assert Face.objects.get(pk=tiny.pk).cluster == Face.objects.get(pk=loner.pk).cluster == -1
+
+
+def test_a_group_near_a_known_person_looks_like_them_and_a_hidden_group_is_gone():
+    stranger = embedding(1)
+    trio = [make_face(vector=near(stranger, 0.2, seed=s), box=BIG) for s in range(3)]
+    ada = make_person("Ada")
+    make_face(vector=near(stranger, 0.46, seed=7), person=ada, reference=True, box=BIG)
+    services.unknown_faces_regroup()
+    [group], _, _ = unknown_groups()
+    assert group.looks_like == ada
+    services.unknown_faces_hide(face_ids=[f.pk for f in trio])
+    services.unknown_faces_regroup(force=True)
+    assert unknown_groups() == ([], 0, 0)
+
+
+def test_a_face_that_becomes_unknown_again_is_grouped_again():
+    stranger = embedding(1)
+    ada = make_person("Ada")
+    faces = [make_face(vector=near(stranger, 0.2, seed=s), box=BIG) for s in range(2)]
+    wrong = make_face(vector=near(stranger, 0.2, seed=5), person=ada, box=BIG)
+    services.unknown_faces_regroup()
+    services.face_mark_not_this_person(face=wrong)
+    assert unknown_groups()[2] == 1
+    services.unknown_faces_regroup()
+    [group], _, _ = unknown_groups()
+    assert {f.pk for f in group.faces} == {wrong.pk, *(f.pk for f in faces)}
 
 
 def test_dashboard_stats_count_faces_by_day_expression_and_person(users):

@@ -370,6 +370,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "recognition.tasks.requeue_stuck_photos",
         "schedule": FACEWEB_SWEEP_INTERVAL_S,
     },
+    "reidentify-faces": {
+        "task": "recognition.tasks.reidentify_faces",
+        "schedule": FACEWEB_SWEEP_INTERVAL_S,
+    },
     "group-unknown-faces": {
         "task": "recognition.tasks.group_unknown_faces",
         "schedule": FACEWEB_SWEEP_INTERVAL_S,

@@ -9,6 +9,7 @@ import numpy as np
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 
 from recognition.pipeline.types import EXPRESSIONS
 
@@ -24,6 +25,13 @@ class Person(models.Model):
 
     class Meta:
         ordering = ("name", "id")
+        constraints = (
+            # "Tony Blair" and "tony blair" are one person; services.person_create strips spaces.
+            models.UniqueConstraint(
+                Lower("name"), name="person_name_unique",
+                violation_error_message="There is already a person with this name.",
+            ),
+        )
         indexes = (
             # People list, sorted by name.
             models.Index(fields=["name"], name="person_name_idx"),
@@ -132,6 +140,10 @@ class Face(models.Model):
         help_text="Distance to the nearest person's nearest reference when analysed",
     )
     is_reference = models.BooleanField(default=False)
+    rejected_person = models.ForeignKey(
+        Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="Someone said this face is not this person: never matched to them again",
+    )
     # Groups of unknown faces that probably show one person, written by the grouping task
     # (services.faces.unknown_faces_regroup), never on a page view. NULL: not grouped yet (new,
     # or unknown again); -1: considered, in no group (alone, too poor, hidden or too old).

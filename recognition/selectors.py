@@ -112,11 +112,14 @@ def person_timeline(*, user, person_id: int) -> QuerySet[Face]:
 
 
 def person_list() -> QuerySet[Person]:
-    """People by name, with ``n_references`` and ``n_faces`` counted and their reference faces
-    prefetched as ``references``."""
+    """People by name, with ``n_references`` and ``n_faces`` counted, ``enrolling`` (an
+    enrolment photo of theirs is still being analysed), and their reference faces prefetched
+    as ``references``."""
     references = Face.objects.filter(is_reference=True).defer("embedding").order_by("-id")
+    unfinished = (Photo.Status.PENDING, Photo.Status.PROCESSING)
     return Person.objects.annotate(
-        n_faces=Count("faces"), n_references=Count("faces", filter=Q(faces__is_reference=True))
+        n_faces=Count("faces"), n_references=Count("faces", filter=Q(faces__is_reference=True)),
+        enrolling=Exists(Photo.objects.filter(person=OuterRef("pk"), status__in=unfinished)),
     ).prefetch_related(Prefetch("faces", references, to_attr="references"))
 
 
@@ -141,28 +144,37 @@ class UnknownGroup:
     looks_like: Person | None = None
 
 
+@dataclass(frozen=True)
+class UnknownFaces:
+    groups: list[UnknownGroup]  # the largest groups shown, largest first
+    total_groups: int
+    alone: list[Face]  # the newest unknown faces in no group (not hidden), newest first
+    waiting: int  # unknown faces not grouped yet
+
+
 # A group's mean descriptor this much beyond the match threshold from someone is offered as
 # "looks like" them: the person still decides.
 LOOKS_LIKE_BAND = 0.08
 
 
-def unknown_face_groups(
+def unknown_faces(
     *, model_version: str, threshold: float, min_size: int, limit: int
-) -> tuple[list[UnknownGroup], int, int]:
-    """Unknown faces as the grouping task grouped them (``Face.cluster``): the ``limit`` largest
-    groups still holding ``min_size`` faces, largest first; the number of such groups; and the
-    number of unknown faces not grouped yet."""
-    unknown = Face.objects.filter(decision=Face.Decision.UNKNOWN)
-    faces = unknown.filter(model_version=model_version, cluster__gte=0).order_by("cluster", "-id")
+) -> UnknownFaces:
+    """Unknown faces as the grouping task left them (``Face.cluster``): the ``limit`` largest
+    groups still holding ``min_size`` faces, and up to ``limit`` faces in none."""
+    unknown = Face.objects.filter(decision=Face.Decision.UNKNOWN, model_version=model_version)
     by_cluster: dict[int, list[Face]] = {}
-    for face in faces.select_related("photo"):
+    for face in unknown.filter(cluster__gte=0).order_by("cluster", "-id"):
         by_cluster.setdefault(face.cluster, []).append(face)
     groups = sorted(
         (group for group in by_cluster.values() if len(group) >= min_size),
         key=lambda group: (-len(group), group[0].cluster),
     )
-    total = len(groups)
-    groups, looks_like = groups[:limit], [None] * min(limit, len(groups))
+    shrunk = [f for group in by_cluster.values() if len(group) < min_size for f in group]
+    alone = list(unknown.filter(cluster=-1, cluster_hidden=False).order_by("-id")[:limit])
+    alone = sorted(alone + shrunk, key=lambda face: -face.pk)[:limit]
+    total, groups = len(groups), groups[:limit]
+    looks_like: list[int | None] = [None] * len(groups)
     if groups:
         means = np.stack([np.mean([f.embedding_array() for f in g], axis=0) for g in groups])
         nearest = matching.nearest_people(
@@ -174,8 +186,12 @@ def unknown_face_groups(
             for near in nearest
         ]
     people = Person.objects.in_bulk({pid for pid in looks_like if pid is not None})
-    shown = [UnknownGroup(g, people.get(pid)) for g, pid in zip(groups, looks_like, strict=True)]
-    return shown, total, unknown.filter(cluster__isnull=True).count()
+    return UnknownFaces(
+        groups=[UnknownGroup(g, people.get(pid)) for g, pid in zip(groups, looks_like, strict=True)],
+        total_groups=total,
+        alone=alone,
+        waiting=Face.objects.filter(decision=Face.Decision.UNKNOWN, cluster__isnull=True).count(),
+    )
 
 
 @dataclass(frozen=True)

@@ -85,3 +85,10 @@ def group_unknown_faces() -> int | None:
     """Unknown faces grouped by who they probably are (Celery beat, with the sweep; nothing to
     do unless a face is not grouped yet)."""
     return services.unknown_faces_regroup()
+
+
+@shared_task
+def reidentify_faces() -> int | None:
+    """Earlier faces matched again after the references changed (Celery beat, with the sweep;
+    nothing to do unless the gallery changed)."""
+    return services.faces_reidentify()

@@ -26,7 +26,7 @@ from rest_framework.response import Response
 from recognition import faults
 from recognition.pipeline.image import ImageError
 from recognition.pipeline.loader import ModelNotInstalled
-from recognition.services import AnalysisBusy, NoFaceFound
+from recognition.services import AnalysisBusy, NoFaceFound, PersonExists
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,12 @@ class TooLarge(exceptions.APIException):
     default_detail = "The request is too large."
 
 
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+    default_detail = "This conflicts with what is stored."
+
+
 class Unavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_code = "unavailable"
@@ -57,6 +63,10 @@ class Unavailable(exceptions.APIException):
 
 def _translate(exc: Exception) -> Exception:
     """Errors from below the API as the API exception they mean."""
+    if isinstance(exc, PersonExists):
+        conflict = Conflict(exc.messages[0], code="person_exists")
+        conflict.person = exc.person.pk  # answered beside the message
+        return conflict
     if isinstance(exc, DjangoValidationError):
         return exceptions.ValidationError(detail=get_error_detail(exc))
     if isinstance(exc, Http404):
@@ -103,7 +113,10 @@ def _body(exc: exceptions.APIException) -> dict:
             body["fields"] = fields
         return body
     code = getattr(detail, "code", None) or exc.default_code
-    return {"code": str(code), "message": str(detail)}
+    body = {"code": str(code), "message": str(detail)}
+    if hasattr(exc, "person"):
+        body["person"] = exc.person  # the existing person a conflict is about
+    return body
 
 
 def exception_handler(exc: Exception, context: dict) -> Response:

@@ -24,6 +24,7 @@ from recognition.api.common import (
 from recognition.api.faces import FaceSerializer
 from recognition.api.files import FileApi
 from recognition.api.photos import UPLOAD_RESPONSES, WaitSerializer, photo_response
+from recognition.api.schema import NAME_TAKEN
 from recognition.models import Face, Person, Photo
 
 
@@ -90,7 +91,8 @@ class PersonCollectionApi(APIView):
         return paginate(request, self, people, PersonSerializer)
 
     @extend_schema(
-        operation_id="person_create", request=CreateSerializer, responses={201: PersonSerializer}
+        operation_id="person_create", request=CreateSerializer,
+        responses={201: PersonSerializer, 409: NAME_TAKEN},
     )
     def post(self, request) -> Response:
         """A new person, without reference faces yet (add them with `references` or `enrol`)."""
@@ -116,7 +118,8 @@ class PersonDetailApi(APIView):
         return _person_response(request, _person(person_id))
 
     @extend_schema(
-        operation_id="person_rename", request=RenameSerializer, responses=PersonSerializer
+        operation_id="person_rename", request=RenameSerializer,
+        responses={200: PersonSerializer, 409: NAME_TAKEN},
     )
     def patch(self, request, person_id: int) -> Response:
         person = _person(person_id)

@@ -14,6 +14,9 @@ class ErrorDetailSerializer(serializers.Serializer):
         child=serializers.ListField(child=serializers.CharField()), required=False,
         help_text="Input field -> its problems, when the input did not validate.",
     )
+    person = serializers.IntegerField(
+        required=False, help_text="With code person_exists: the id of the person with that name.",
+    )
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -46,3 +49,10 @@ class AutoSchema(openapi.AutoSchema):
                     direction=direction,
                 )
         return responses
+
+
+NAME_TAKEN = OpenApiResponse(
+    ErrorSerializer,
+    description="The name is taken (names are unique ignoring case and surrounding spaces); "
+    "`person` is who has it.",
+)

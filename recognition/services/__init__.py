@@ -25,6 +25,7 @@ from recognition.services.faces import (
     face_mark_not_a_face,
     face_mark_not_this_person,
     faces_assign,
+    faces_reidentify,
     person_enrol,
     person_reference_add,
     person_reference_remove,
@@ -32,6 +33,7 @@ from recognition.services.faces import (
     unknown_faces_regroup,
 )
 from recognition.services.people import (
+    PersonExists,
     person_create,
     person_delete,
     person_export,
@@ -78,9 +80,9 @@ from recognition.services.tokens import token_issue, token_revoke
 
 __all__ = [
     "BROKER_ERRORS", "GAVE_UP", "JOB_GRACE_S", "TRANSIENT_ERRORS", "AnalysisBusy", "Candidate",
-    "Identification", "IdentifiedFace", "NoFaceFound", "Purge", "Verification", "VerifiedFace",
+    "Identification", "IdentifiedFace", "NoFaceFound", "PersonExists", "Purge", "Verification", "VerifiedFace",
     "analysis_warm_up", "audit", "claim_is_stale", "face_assign", "face_mark_not_a_face",
-    "face_mark_not_this_person", "faces_assign", "file_viewed", "files_remove_orphans",
+    "face_mark_not_this_person", "faces_assign", "faces_reidentify", "file_viewed", "files_remove_orphans",
     "image_analyse_now", "image_identify", "image_verify", "is_transient", "match_threshold",
     "model_version", "person_create", "person_delete", "person_enrol", "person_export",
     "person_merge", "person_reference_add", "person_reference_remove", "person_rename",

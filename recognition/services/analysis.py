@@ -102,12 +102,15 @@ def _face_create(
         expression_scores={k: float(v) for k, v in result.expression_scores.items()},
         distance=match.distance,
     )
-    assigned = [f for f in previous if f.decision == Face.Decision.ASSIGNED]
-    earlier = next((f for f in assigned if _iou(f.box, box) >= 0.5), None)
-    if earlier is not None:
+    # The same face analysed before keeps what people said about it.
+    earlier = max(previous, key=lambda f: _iou(f.box, box), default=None)
+    if earlier is not None and _iou(earlier.box, box) < 0.5:
+        earlier = None
+    face.rejected_person_id = earlier.rejected_person_id if earlier else None
+    if earlier is not None and earlier.decision == Face.Decision.ASSIGNED:
         face.person_id, face.decision = earlier.person_id, Face.Decision.ASSIGNED
         face.is_reference = earlier.is_reference
-    elif match.person_id is not None:
+    elif match.person_id is not None and match.person_id != face.rejected_person_id:
         face.person_id, face.decision = match.person_id, Face.Decision.AUTO
     buffer = io.BytesIO()
     Image.fromarray(result.chip).save(buffer, format="JPEG", quality=90)

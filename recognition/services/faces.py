@@ -11,13 +11,15 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import transaction
 from django.db.models import Max
+from django.utils import timezone
 
-from recognition import files
+from recognition import files, selectors
 from recognition.models import EMBEDDING_DTYPE, AuditEvent, Face, Person, Photo
+from recognition.pipeline import matching
 from recognition.services.audit import audit
 from recognition.services.people import person_create
 from recognition.services.photos import photo_create
-from recognition.services.recognise import group_unknown, model_version
+from recognition.services.recognise import group_unknown, match_threshold, model_version
 
 # A face is grouped only when the detector was this sure of it (RetinaFace keeps faces from
 # 0.75; most of its false detections score below 0.9) and its box is at least
@@ -140,10 +142,55 @@ def face_mark_not_this_person(*, face: Face) -> Face:
     """Undo a face's match or assignment: it becomes unknown, and stops being a reference."""
     if face.person_id is None:
         raise ValidationError("This face is not matched to anyone.")
+    face.rejected_person_id = face.person_id  # not matched to them again
     face.person, face.decision, face.is_reference = None, Face.Decision.UNKNOWN, False
     face.cluster = None  # to be grouped again
     face.save()
     return face
+
+
+# Per process: model version -> the gallery fingerprint its faces were last re-identified
+# against. A new worker process re-identifies once more, which changes nothing.
+_reidentified: dict[str, tuple] = {}
+
+
+def faces_reidentify(*, force: bool = False, batch_size: int = 2000) -> int | None:
+    """Match every unknown and automatically matched face of the current model version against
+    the gallery again (the re-identification task, run by Celery beat), when the references
+    changed since the last time (or ``force``): earlier photos get the names of people enrolled
+    since, and a face whose match rested on a reference that is gone becomes unknown. Assigned
+    faces are never touched, and a face is never matched to the person someone said it is not
+    (``rejected_person``). Returns the number of faces changed, or None when nothing was done.
+    """
+    version = model_version()
+    fingerprint = selectors.gallery_fingerprint(model_version=version)
+    if not force and _reidentified.get(version) == fingerprint:
+        return None
+    gallery = selectors.gallery_get(model_version=version)
+    automatic = (Face.Decision.AUTO, Face.Decision.UNKNOWN)
+    faces = Face.objects.filter(model_version=version, decision__in=automatic)
+    changed, last = 0, 0
+    while rows := list(
+        faces.filter(pk__gt=last).order_by("pk")
+        .values_list("pk", "embedding", "person_id", "distance", "rejected_person_id")
+        [:batch_size]
+    ):
+        last = rows[-1][0]
+        vectors = np.stack([np.frombuffer(bytes(row[1]), EMBEDDING_DTYPE) for row in rows])
+        matches = matching.identify(vectors, gallery, threshold=match_threshold(),
+                                    margin=settings.FACEWEB_MATCH_MARGIN)
+        for (pk, _, person, distance, rejected), match in zip(rows, matches, strict=True):
+            now = match.person_id if match.person_id != rejected else None
+            if now == person and match.distance == distance:
+                continue
+            update = {"person_id": now, "distance": match.distance, "updated_at": timezone.now(),
+                      "decision": Face.Decision.AUTO if now else Face.Decision.UNKNOWN}
+            if now is None and person is not None:
+                update["cluster"] = None  # unknown again: to be grouped
+            # Only if nobody decided about the face meanwhile.
+            changed += faces.filter(pk=pk, person_id=person).update(**update)
+    _reidentified[version] = fingerprint
+    return changed
 
 
 def unknown_faces_regroup(*, force: bool = False) -> int | None:

@@ -19,20 +19,38 @@ from recognition.services.audit import audit
 from recognition.services.photos import _photo_files
 
 
+class PersonExists(ValidationError):
+    """The name is taken (names are unique ignoring case and surrounding spaces); ``person``
+    is who has it."""
+
+    def __init__(self, person: Person):
+        super().__init__(f"There is already a person called {person.name}.", code="exists")
+        self.person = person
+
+
 def person_create(*, name: str, notes: str = "") -> Person:
-    """Create a person with no reference faces yet."""
+    """Create a person with no reference faces yet. Raises PersonExists for a name taken."""
     person = Person(name=name.strip(), notes=notes)
+    _refuse_taken(person)
     person.full_clean()
     person.save()
     return person
 
 
 def person_rename(*, person: Person, name: str) -> Person:
-    """Give ``person`` a new name."""
+    """Give ``person`` a new name (a change of case or spacing only is fine). Raises
+    PersonExists for a name someone else has."""
     person.name = name.strip()
+    _refuse_taken(person)
     person.full_clean()
     person.save(update_fields=["name", "updated_at"])
     return person
+
+
+def _refuse_taken(person: Person) -> None:
+    other = Person.objects.filter(name__iexact=person.name).exclude(pk=person.pk).first()
+    if other is not None:
+        raise PersonExists(other)
 
 
 def person_merge(

@@ -23,12 +23,13 @@ from recognition.forms import (
 from recognition.models import Face, Person, Photo
 from recognition.views.access import staff_required
 
-UNKNOWN_GROUPS_SHOWN = 60
+UNKNOWN_SHOWN = 60  # groups, and faces in no group
 
 
 @staff_required
 def person_list(request):
     form = PersonCreateForm(request.POST or None, request.FILES or None)
+    existing = None
     if request.method == "POST" and form.is_valid():
         try:
             with transaction.atomic():
@@ -37,13 +38,15 @@ def person_list(request):
                     person=person, file=form.cleaned_data["file"], uploaded_by=request.user,
                     source=form.cleaned_data["source"],
                 )
+        except services.PersonExists as exc:
+            existing = exc.person  # offered instead: the template links to them
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
             messages.success(request, f"{person.name} added; their photo is being analysed.")
             return redirect("recognition:person_detail", pk=person.pk)
     return render(request, "recognition/person_list.html", {
-        "people": selectors.person_list(), "form": form,
+        "people": selectors.person_list(), "form": form, "existing": existing,
     })
 
 
@@ -121,9 +124,12 @@ def person_merge(request, pk: int):
     form = PersonMergeForm(request.POST, person=person)
     if form.is_valid():
         other = form.cleaned_data["other"]
-        name = other.name
+        name, faces = other.name, other.faces.count()
         services.person_merge(into=person, other=other, actor=request.user)
-        messages.success(request, f"{name} merged into {person.name}.")
+        messages.success(
+            request, f"{name} merged into {person.name}: {faces} face{pluralize(faces)} moved. "
+            "Earlier photos are matched again in the background.",
+        )
     else:
         messages.error(request, "Choose the person to merge into this one.")
     return redirect("recognition:person_detail", pk=person.pk)
@@ -150,20 +156,19 @@ def person_delete(request, pk: int):
 
 @staff_required
 def unknown_faces(request):
-    groups, total, waiting = selectors.unknown_face_groups(
+    unknown = selectors.unknown_faces(
         model_version=services.model_version(), threshold=services.match_threshold(),
-        min_size=settings.FACEWEB_GROUP_MIN_SIZE, limit=UNKNOWN_GROUPS_SHOWN,
+        min_size=settings.FACEWEB_GROUP_MIN_SIZE, limit=UNKNOWN_SHOWN,
     )
     return render(request, "recognition/unknown_faces.html", {
+        "unknown": unknown,
         "groups": [
             (group, GroupAssignForm(
                 prefix=f"group{group.faces[0].pk}", face_ids=[f.pk for f in group.faces],
                 initial={"person": group.looks_like},
             ))
-            for group in groups
+            for group in unknown.groups
         ],
-        "faces": sum(len(group.faces) for group in groups),
-        "shown": len(groups), "total": total, "waiting": waiting,
     })
 
 
@@ -185,7 +190,9 @@ def unknown_assign(request):
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:
-            messages.success(request, f"{len(faces)} faces assigned to {person.name}.")
+            messages.success(
+                request, f"{len(faces)} face{pluralize(len(faces))} assigned to {person.name}."
+            )
     else:
         errors = [m for e in form.errors.values() for m in e]
         messages.error(request, " ".join(errors))

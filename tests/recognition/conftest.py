@@ -18,6 +18,7 @@ from recognition.pipeline import spec
 from recognition.pipeline.image import load_image
 from recognition.pipeline.spec import PipelineSpec
 from recognition.pipeline.types import ImageAnalysis
+from recognition.services import faces
 
 
 @pytest.fixture(autouse=True)
@@ -30,8 +31,10 @@ def _media_root(settings, tmp_path):
 @pytest.fixture(autouse=True)
 def _empty_gallery_cache():
     selectors.gallery_cache_clear()
+    faces._reidentified.clear()
     yield
     selectors.gallery_cache_clear()
+    faces._reidentified.clear()
 
 
 class FakePipeline:

@@ -62,3 +62,18 @@ def test_stored_files_get_random_names_and_a_stored_non_image_is_deleted(setting
 def migrate_to_latest() -> None:
     executor = MigrationExecutor(connection)
     executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+def test_people_whose_names_clash_ignoring_case_and_spaces_are_renamed_not_merged():
+    apps = migrate(("recognition", "0007_face_rejected_person"))
+    Person = apps.get_model("recognition", "Person")
+    people = [Person.objects.create(name=name) for name in
+              ("Tony Blair", "tony blair ", " Ada", "TONY BLAIR", "Tony Blair (2)")]
+    try:
+        apps = migrate(("recognition", "0008_person_names_unique"))
+    finally:
+        migrate_to_latest()
+    Person = apps.get_model("recognition", "Person")
+    assert [Person.objects.get(pk=p.pk).name for p in people] == [
+        "Tony Blair", "tony blair (2)", "Ada", "TONY BLAIR (3)", "Tony Blair (2) (2)"
+    ]

@@ -68,10 +68,12 @@ def test_nearest_people_are_sorted_and_a_reference_is_not_its_own_match():
 BIG = (0.0, 0.0, 100.0, 100.0)  # a face box large enough to be grouped
 
 
-def unknown_groups(**options):
-    return selectors.unknown_face_groups(
-        model_version=services.model_version(), threshold=0.42, min_size=2, limit=10, **options
+def unknown_groups():
+    """(groups, number of groups, faces waiting to be grouped)."""
+    unknown = selectors.unknown_faces(
+        model_version=services.model_version(), threshold=0.42, min_size=2, limit=10
     )
+    return unknown.groups, unknown.total_groups, unknown.waiting
 
 
 def test_unknown_faces_are_grouped_by_the_task_then_shown_largest_first():
@@ -91,6 +93,10 @@ def test_unknown_faces_are_grouped_by_the_task_then_shown_largest_first():
     ]
     assert (total, waiting) == (2, 0) and all(g.looks_like is None for g in groups)
     assert Face.objects.get(pk=tiny.pk).cluster == Face.objects.get(pk=loner.pk).cluster == -1
+    alone = selectors.unknown_faces(
+        model_version=services.model_version(), threshold=0.42, min_size=3, limit=10
+    ).alone  # with groups of 3 at least, the pair is alone too
+    assert [f.pk for f in alone] == [tiny.pk, loner.pk, pair[1].pk, pair[0].pk]
 
 
 def test_a_group_near_a_known_person_looks_like_them_and_a_hidden_group_is_gone():

@@ -517,3 +517,52 @@ def test_reanalysing_a_failed_photo_queues_it_again(queued, django_capture_on_co
     assert photo.status == Photo.Status.PENDING and photo.error == ""
     assert photo.crashes == 0  # a fresh start: earlier crashes do not count against it
     assert queued == [photo.pk]
+
+
+# --- Re-identification after the references change ------------------------------------------
+
+
+def test_an_earlier_unknown_face_gets_the_name_of_someone_enrolled_since():
+    earlier = make_face(vector=near(embedding(1), 0.3))
+    assert services.faces_reidentify() == 0  # an empty gallery names nobody
+    make_face(vector=embedding(1), person=(ada := make_person("Ada")), reference=True)
+    assert services.faces_reidentify() == 1
+    earlier.refresh_from_db()
+    assert (earlier.person, earlier.decision) == (ada, Face.Decision.AUTO)
+    assert earlier.distance == pytest.approx(0.3, abs=1e-5)
+    assert services.faces_reidentify() is None  # the gallery has not changed since
+
+
+def test_a_match_that_rested_on_a_removed_reference_becomes_unknown_and_is_grouped_again():
+    ada = make_person("Ada")
+    reference = make_face(vector=embedding(1), person=ada, reference=True)
+    matched = make_face(vector=near(embedding(1), 0.3))
+    services.faces_reidentify()
+    services.person_reference_remove(person=ada, face=reference)
+    assert services.faces_reidentify() == 1
+    matched.refresh_from_db()
+    assert (matched.person, matched.decision, matched.cluster) == (None, "unknown", None)
+
+
+def test_a_face_said_not_to_be_someone_is_never_matched_to_them_again(fake_pipeline):
+    ada = make_person("Ada")
+    make_face(vector=embedding(1), person=ada, reference=True)
+    photo = analysed(fake_pipeline, face_result(near(embedding(1), 0.3)))
+    face = services.face_mark_not_this_person(face=photo.faces.get())
+    assert face.rejected_person == ada
+    services.faces_reidentify(force=True)
+    face.refresh_from_db()
+    assert face.person is None
+    # Analysing the photo again remembers it too.
+    services.photo_reanalyse(photo=photo)
+    again = services.photo_analyse(photo=services.photo_claim(photo_id=photo.pk))
+    assert again.faces.get().person is None and again.faces.get().rejected_person == ada
+
+
+def test_re_identification_leaves_faces_a_person_assigned_alone():
+    ada, bea = make_person("Ada"), make_person("Bea")
+    make_face(vector=embedding(1), person=ada, reference=True)
+    assigned = make_face(vector=near(embedding(1), 0.1), person=bea)
+    services.faces_reidentify(force=True)
+    assigned.refresh_from_db()
+    assert (assigned.person, assigned.decision) == (bea, Face.Decision.ASSIGNED)

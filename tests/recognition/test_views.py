@@ -377,13 +377,37 @@ def test_the_people_list_shows_reference_thumbnails_and_counts(client, staff):
         assert reverse("recognition:face_crop", args=[face.pk]) in page
 
 
+def test_adding_a_person_whose_name_is_taken_offers_that_person_and_adds_nobody(client, staff):
+    tony = make_person("Tony Blair")
+    page = client_for(client, staff).post(reverse("recognition:person_list"), {
+        "name": "tony blair ", "file": upload(), "source": "upload",
+    })
+    assert page.status_code == 200 and page.context["existing"] == tony
+    html = page.content.decode()
+    assert "Tony Blair is already one of your people." in html
+    assert reverse("recognition:person_detail", args=[tony.pk]) + "#add-reference" in html
+    assert Person.objects.count() == 1 and not Photo.objects.exists()
+
+
+def test_a_person_without_references_says_whether_their_photo_is_on_its_way(client, staff):
+    make_person("Ada")
+    photo_of(staff, purpose=Photo.Purpose.ENROL, person=make_person("Bea"),
+             status=Photo.Status.PENDING)
+    page = client_for(client, staff).get(reverse("recognition:person_list")).content.decode()
+    ada, bea = page.split("<strong>Ada</strong>")[1], page.split("<strong>Bea</strong>")[1]
+    assert ada.split("</li>")[0].count("Needs a photo") == 1
+    assert "Their photo is being analysed" in bea.split("</li>")[0]
+
+
 def test_staff_rename_merge_and_remove_references(client, staff):
     ada, bea = make_person("Ada"), make_person("Bea")
     ref = make_face(person=ada, reference=True)
     beas = make_face(person=bea, reference=True)
     client_for(client, staff)
     client.post(reverse("recognition:person_rename", args=[ada.pk]), {"name": "Ada L."})
-    client.post(reverse("recognition:person_merge", args=[ada.pk]), {"other": bea.pk})
+    merged = client.post(reverse("recognition:person_merge", args=[ada.pk]), {"other": bea.pk},
+                         follow=True)
+    assert "Bea merged into Ada L.: 1 face moved." in merged.content.decode()
     ada.refresh_from_db()
     assert ada.name == "Ada L." and not Person.objects.filter(pk=bea.pk).exists()
     beas.refresh_from_db()
@@ -537,7 +561,7 @@ def test_list_pages_need_as_many_queries_for_ten_rows_as_for_one(
     client, staff, django_assert_num_queries, name
 ):
     def rows():
-        person = make_person()
+        person = make_person(f"Person {Person.objects.count() + 1}")
         for seed in (1, 2):  # a group of unknown faces
             make_face(photo_of(staff, person), person=None, vector=near(embedding(5), 0.1, seed),
                       box=(0, 0, 100, 100))

@@ -28,6 +28,22 @@ def test_a_person_is_created_renamed_and_listed_with_counts(admin_api):
     assert listed["results"][0]["reference_count"] == 1 == listed["results"][0]["face_count"]
 
 
+def test_a_name_taken_ignoring_case_and_spaces_is_a_conflict_naming_who_has_it(admin_api):
+    ada = make_person("Ada Lovelace")
+    bea = make_person("Bea")
+    for response in (
+        admin_api.post("/api/v1/people/", {"name": " ada lovelace "}),
+        admin_api.patch(f"/api/v1/people/{bea.pk}/", {"name": "ADA LOVELACE"}),
+    ):
+        assert response.status_code == 409
+        error = response.json()["error"]
+        assert error["code"] == "person_exists" and error["person"] == ada.pk
+        assert error["message"] == "There is already a person called Ada Lovelace."
+    assert Person.objects.count() == 2 and Person.objects.get(pk=bea.pk).name == "Bea"
+    # Only the case of one's own name changes: fine.
+    assert admin_api.patch(f"/api/v1/people/{ada.pk}/", {"name": "ada lovelace"}).status_code == 200
+
+
 @pytest.mark.parametrize("body", [{"name": ""}, {"name": "   "}, {"name": "x" * 201}, {}])
 def test_a_person_needs_a_name(admin_api, body):
     response = admin_api.post("/api/v1/people/", body)

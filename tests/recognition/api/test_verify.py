@@ -34,7 +34,7 @@ class TwoImages:
 @pytest.fixture
 def stand_in(fake_pipeline, monkeypatch):
     """Route the fake module's analyse_image through the (re-assignable) fake object."""
-    import recognition.pipeline
+    import recognition.pipeline.analyse
 
     monkeypatch.setattr(recognition.pipeline.analyse, "analyse_image",
                         lambda pixels: fake_pipeline.analyse_image(pixels))

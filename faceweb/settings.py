@@ -54,6 +54,18 @@ def env_rate(name: str, default: str) -> str:
     return value
 
 
+def env_time_zone(name: str, default: str) -> str:
+    """An IANA time zone name such as ``Europe/Paris``."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    value = os.environ.get(name) or default
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{name} must be a time zone such as Europe/Paris, got {value!r}") from None
+    return value
+
+
 def database_from_url(url: str) -> dict:
     """Turn ``postgres://user:password@host:port/name?option=value`` or ``sqlite:///path``
     (four slashes for an absolute path) into a Django ``DATABASES`` entry (PostgreSQL goes
@@ -176,6 +188,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "recognition.views.context.upload_limits",
             ]
         },
     }
@@ -234,7 +247,9 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
+# Times are shown in this zone (with its abbreviation), and dates from a photo's EXIF that
+# carry no offset are read in it.
+TIME_ZONE = env_time_zone("FACEWEB_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 

@@ -36,8 +36,8 @@ from PIL import Image
 from recognition.pipeline import image as images
 
 # The suffix a stored image gets, by its format as read from its header.
-SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp", "GIF": ".gif",
-            "TIFF": ".tiff"}
+SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "AVIF": ".avif", "HEIF": ".heic",
+            "BMP": ".bmp", "GIF": ".gif", "TIFF": ".tiff"}
 # A file response is an image and nothing else: no script, no plugin, no frame, no form.
 FILE_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
 MAX_AGE_S = 3600
@@ -142,6 +142,15 @@ def open_stored(file: FieldFile):
         raise Http404("The file is missing from storage.") from None
 
 
+def stored_format(file: FieldFile) -> str | None:
+    """The format a stored image is in (a key of ``SUFFIXES``), None if it is not one."""
+    with open_stored(file) as handle:
+        try:
+            return images.identify(handle, max_pixels=2**62)  # stored: checked on upload
+        except images.ImageError:
+            return None
+
+
 def file_response(file: FieldFile, *, download_name: str) -> HttpResponse:
     """Send a stored image to a caller already allowed to see it; 404 if it is not an image.
 
@@ -153,7 +162,7 @@ def file_response(file: FieldFile, *, download_name: str) -> HttpResponse:
     except images.ImageError:
         handle.close()
         raise Http404("This file cannot be shown.") from None
-    content_type = Image.MIME[image_format]
+    content_type = Image.MIME.get(image_format) or f"image/{image_format.lower()}"  # AVIF
     sender = settings.FACEWEB_FILE_SENDER
     if sender:
         handle.close()

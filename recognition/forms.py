@@ -35,6 +35,9 @@ class PhotosField(forms.FileField):
         return cleaned
 
 
+ORIGINAL_HEAD_BYTES = 256 * 1024  # more than any photo's EXIF block (at most 64 KB in a JPEG)
+
+
 class UploadForm(forms.Form):
     """Photos from the file picker or drag and drop (``source`` upload), or a webcam snapshot
     (``source`` webcam, set by the page's script)."""
@@ -45,8 +48,16 @@ class UploadForm(forms.Form):
         required=False,
     )
 
+    # The page's script sends a smaller copy of a big photo, and with it the beginning of the
+    # original: its EXIF says when the photo was taken.
+    original_head = forms.FileField(required=False)
+
     def clean_source(self) -> str:
         return self.cleaned_data["source"] or Photo.Source.UPLOAD
+
+    def clean_original_head(self):
+        head = self.cleaned_data["original_head"]
+        return head if head and head.size <= ORIGINAL_HEAD_BYTES else None
 
 
 class PersonCreateForm(UploadForm):

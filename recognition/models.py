@@ -59,6 +59,12 @@ class Photo(models.Model):
 
     file = models.FileField(upload_to="photos/%Y/%m/")
     content_hash = models.CharField(max_length=64, help_text="SHA-256 of the file, hex")
+    original_name = models.CharField(
+        max_length=255, blank=True, help_text="The file's name on the uploader's device"
+    )
+    taken_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the photo was taken (its EXIF), if it says"
+    )
     size_bytes = models.PositiveIntegerField()
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
@@ -104,6 +110,8 @@ class Photo(models.Model):
         indexes = (
             # Photo lists, newest first.
             models.Index(fields=["-created_at"], name="photo_created_idx"),
+            # An upload answered with the same photo its uploader already sent.
+            models.Index(fields=["uploaded_by", "content_hash"], name="photo_hash_idx"),
             # The sweep's scan for photos stuck pending or processing; finished photos, the
             # vast majority, stay out of the index.
             models.Index(

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import numpy as np
 from django.db.models import Count, Exists, Max, OuterRef, Prefetch, Q, QuerySet
-from django.db.models.functions import TruncDate
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from recognition.models import EMBEDDING_DTYPE, EMBEDDING_SIZE, AuditEvent, Face, Person, Photo
@@ -59,6 +59,9 @@ def gallery_cache_clear() -> None:
 
 # --- Photos, people and statistics for the pages and the API -----------------------------------
 
+# When a photo was taken, as far as anyone knows: its EXIF, else its upload.
+WHEN = Coalesce("taken_at", "created_at")
+
 
 def photos_visible_to(*, user) -> QuerySet[Photo]:
     """Staff see every photo; anyone else only the photos they uploaded; anonymous, none."""
@@ -76,13 +79,14 @@ def photo_list(
     date_to: date | None = None,
     unknown_only: bool = False,
 ) -> QuerySet[Photo]:
-    """Photos ``user`` may see, newest first, with uploader and faces (and their people).
+    """Photos ``user`` may see, newest first by ``when`` (taken, from the EXIF, else uploaded),
+    with uploader and faces (and their people).
 
     Filters: a face of ``person_id``; a face showing ``expression`` (the same face as the
-    person's when both are given); uploaded from ``date_from`` to ``date_to`` inclusive (dates
+    person's when both are given); ``when`` from ``date_from`` to ``date_to`` inclusive (dates
     in TIME_ZONE); at least one unknown face. Faces come without their embeddings.
     """
-    photos = photos_visible_to(user=user)
+    photos = photos_visible_to(user=user).annotate(when=WHEN).order_by("-when", "-id")
     if person_id is not None or expression:
         faces = Face.objects.filter(photo=OuterRef("pk"))
         if person_id is not None:
@@ -94,20 +98,22 @@ def photo_list(
         unknown = Face.objects.filter(photo=OuterRef("pk"), decision=Face.Decision.UNKNOWN)
         photos = photos.filter(Exists(unknown))
     if date_from is not None:
-        photos = photos.filter(created_at__date__gte=date_from)
+        photos = photos.filter(when__date__gte=date_from)
     if date_to is not None:
-        photos = photos.filter(created_at__date__lte=date_to)
+        photos = photos.filter(when__date__lte=date_to)
     faces = Face.objects.select_related("person").defer("embedding")
     return photos.select_related("uploaded_by").prefetch_related(Prefetch("faces", faces))
 
 
 def person_timeline(*, user, person_id: int) -> QuerySet[Face]:
-    """Every face of a person in the photos ``user`` may see, newest photo first."""
+    """Every face of a person in the photos ``user`` may see, newest photo first by ``when``
+    (the photo taken, else uploaded)."""
     return (
         Face.objects.filter(person_id=person_id, photo__in=photos_visible_to(user=user))
         .select_related("photo", "photo__uploaded_by")
         .defer("embedding")
-        .order_by("-photo__created_at", "-photo_id", "id")
+        .annotate(when=Coalesce("photo__taken_at", "photo__created_at"))
+        .order_by("-when", "-photo_id", "id")
     )
 
 

@@ -52,6 +52,10 @@ class PhotoSerializer(serializers.Serializer):
     image_url = FileUrlField(file="file", view_name="api:photo-image", lookup="photo_id")
     width = serializers.IntegerField(allow_null=True)
     height = serializers.IntegerField(allow_null=True)
+    original_name = serializers.CharField(help_text="The file's name when it was sent.")
+    taken_at = serializers.DateTimeField(
+        allow_null=True, help_text="When it was taken, from its EXIF; null when it does not say."
+    )
     created_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
     model_version = serializers.CharField()
@@ -74,7 +78,9 @@ class WaitSerializer(QuerySerializer):
 
 def photo_response(request, photo: Photo, *, wait: int) -> Response:
     """The answer to an upload: 201 with the result when the photo finished within ``wait``
-    seconds, else 202 with the photo pending; ``Location`` is its status URL either way."""
+    seconds, else 202 with the photo pending; 200 with the photo stored before when its
+    uploader sent the same file already. ``Location`` is its status URL in every case."""
+    duplicate = getattr(photo, "duplicate", False)
     deadline = time.monotonic() + wait
     while not (finished := selectors.photo_is_finished(photo_id=photo.pk)):
         if time.monotonic() >= deadline:
@@ -83,11 +89,16 @@ def photo_response(request, photo: Photo, *, wait: int) -> Response:
     photo = selectors.photo_list(user=request.user).get(pk=photo.pk)
     data = PhotoSerializer(photo, context={"request": request}).data
     code = status.HTTP_201_CREATED if finished else status.HTTP_202_ACCEPTED
+    if duplicate:
+        code = status.HTTP_200_OK
     location = reverse("api:photo-detail", kwargs={"photo_id": photo.pk})
     return Response(data, status=code, headers={"Location": request.build_absolute_uri(location)})
 
 
 UPLOAD_RESPONSES = {
+    200: OpenApiResponse(
+        PhotoSerializer, description="You sent this same file before: the photo stored then."
+    ),
     201: OpenApiResponse(PhotoSerializer, description="Analysed within `wait` seconds."),
     202: OpenApiResponse(PhotoSerializer, description="Accepted; poll `url` for the result."),
 }

@@ -9,23 +9,31 @@ from __future__ import annotations
 
 import io
 import math
+import struct
 import warnings
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import BinaryIO
 
 import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+from pillow_heif import register_heif_opener
+
+register_heif_opener()  # HEIC/HEIF, the iPhone's default, opens like any other format
 
 # Pillow format names we decode; the first frame of animated GIFs/WebPs/TIFFs is used.
-ACCEPTED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
-ACCEPTED_FORMATS_TEXT = "JPEG, PNG, WebP, BMP, GIF or TIFF"
+ACCEPTED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "AVIF", "HEIF", "BMP", "GIF", "TIFF")
+ACCEPTED_FORMATS_TEXT = "JPEG, PNG, WebP, AVIF, HEIC, BMP, GIF or TIFF"
+# Of those, what a browser cannot show: pages get a JPEG of these instead.
+NOT_FOR_BROWSERS = frozenset({"HEIF", "TIFF"})
 
 # 50 megapixels covers every phone and most DSLR photos (8,660 x 5,773) while keeping one
 # decoded image under ~150 MB of RGB; larger uploads are far more likely to be hostile.
 DEFAULT_MAX_PIXELS = 50_000_000
 
 ORIENTATION_TAG = 0x0112  # EXIF: how to turn the stored pixels for display (1 = as stored)
+EXIF_IFD, DATE_TIME, DATE_TIME_ORIGINAL, OFFSET_TIME_ORIGINAL = 0x8769, 0x0132, 0x9003, 0x9011
 # Orientation -> the stored (H, W, C) array turned for display (the EXIF standard's 2-8).
 _ORIENT = {
     2: lambda a: a[:, ::-1],
@@ -68,6 +76,34 @@ def identify(file: BinaryIO, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> str:
             return image.format
     finally:
         file.seek(0)
+
+
+def capture_time(file: BinaryIO) -> tuple[datetime, timezone | None] | None:
+    """When a photo was taken, from its EXIF (DateTimeOriginal, else DateTime): the local time
+    it states, and its UTC offset when it has one (OffsetTimeOriginal). None when it says
+    nothing readable. Reads the header only: the first 64 KB of a JPEG are enough."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(file) as image:
+                exif = image.getexif()
+                details = exif.get_ifd(EXIF_IFD)
+    except (OSError, SyntaxError, ValueError, KeyError, TypeError, IndexError, struct.error,
+            Image.DecompressionBombError):  # a header Pillow cannot read: no date, no harm
+        return None
+    stamp = details.get(DATE_TIME_ORIGINAL) or exif.get(DATE_TIME)
+    try:
+        taken = datetime.strptime(str(stamp).strip("\x00 "), "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return None
+    offset = str(details.get(OFFSET_TIME_ORIGINAL, "")).strip("\x00 ")
+    try:
+        sign = -1 if offset.startswith("-") else 1
+        hours, minutes = (int(part) for part in offset.lstrip("+-").split(":"))
+        zone = timezone(sign * timedelta(hours=hours, minutes=minutes))
+    except ValueError:
+        zone = None
+    return taken, zone
 
 
 def load_image(

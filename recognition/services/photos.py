@@ -11,6 +11,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import kombu.exceptions
 import redis
@@ -51,6 +52,8 @@ def photo_create(
     source: str = Photo.Source.UPLOAD,
     purpose: str = Photo.Purpose.RECOGNISE,
     person: Person | None = None,
+    original_name: str | None = None,
+    original_head: File | None = None,
 ) -> Photo:
     """Store an uploaded image and queue its analysis once the transaction commits.
 
@@ -58,6 +61,13 @@ def photo_create(
     sweep queues it later). The image is not decoded here: a damaged file is accepted and
     ends failed with a readable error; a file that is not an accepted image raises the
     pipeline's ImageError. ``person`` is required for, and only for, enrolment.
+
+    The same file sent again by the same uploader, for the same purpose (and person), is not
+    stored twice: the photo already there is returned, with ``duplicate`` True (and queued
+    again if it had failed). ``original_name``: the file's name on the uploader's device
+    (default: the upload's name). The capture time comes from the file's EXIF, or from
+    ``original_head``, the beginning of the original file when the browser sent a smaller
+    copy (which has no EXIF).
     """
     if file.size > settings.FACEWEB_MAX_UPLOAD_BYTES:
         limit_mb = settings.FACEWEB_MAX_UPLOAD_BYTES / 1024 / 1024
@@ -72,9 +82,20 @@ def photo_create(
     digest = hashlib.sha256()
     for chunk in file.chunks():
         digest.update(chunk)
+    earlier = Photo.objects.filter(
+        uploaded_by=uploaded_by, content_hash=digest.hexdigest(), purpose=purpose, person=person,
+    ).exclude(uploaded_by=None).first()
+    if earlier is not None:
+        if earlier.status == Photo.Status.FAILED:
+            photo_reanalyse(photo=earlier)
+            earlier.refresh_from_db()
+        earlier.duplicate = True
+        return earlier
     photo = Photo(
         content_hash=digest.hexdigest(), size_bytes=file.size, uploaded_by=uploaded_by,
         source=source, purpose=purpose, person=person,
+        original_name=Path(original_name or file.name or "").name[-255:],
+        taken_at=_capture_time(original_head or file),
     )
     files.store(photo.file, files.stored_name(image_format), file)
     try:
@@ -83,8 +104,26 @@ def photo_create(
     except BaseException:
         files.delete([photo.file])
         raise
+    photo.duplicate = False
     transaction.on_commit(lambda: photo_queue(photo_id=photo.pk))
     return photo
+
+
+def _capture_time(file: File) -> datetime | None:
+    """The EXIF capture time as an aware datetime; a time without an offset is read in the
+    app's time zone (settings.TIME_ZONE, FACEWEB_TIME_ZONE)."""
+    file.seek(0)
+    found = images.capture_time(file)
+    file.seek(0)
+    if found is None:
+        return None
+    taken, zone = found
+    if zone is not None:
+        return taken.replace(tzinfo=zone)
+    try:
+        return timezone.make_aware(taken)
+    except (ValueError, OverflowError):  # a time that does not exist there (a DST gap)
+        return None
 
 
 def photo_queue(*, photo_id: int) -> bool:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -20,12 +19,11 @@ from PIL import Image, ImageOps
 from recognition import files, selectors, services
 from recognition.forms import HistoryFilterForm, UploadForm
 from recognition.models import Face, Person, Photo
+from recognition.pipeline import image as images
 from recognition.views.access import visible_face, visible_photo
 
-# Photos larger than this (longer side, pixels) are downscaled in the browser before upload:
-# detection runs at about this size anyway, and the upload is many times smaller.
-BROWSER_MAX_SIDE = 1600
 THUMBNAIL_SIDE = 320
+DISPLAY_SIDE = 2560  # a JPEG for a photo in a format browsers cannot show
 HISTORY_PAGE_SIZE = 24
 
 
@@ -72,11 +70,7 @@ FINISHED = (Photo.Status.DONE, Photo.Status.FAILED)
 
 @login_required
 def recognise(request):
-    return render(request, "recognition/recognise.html", {
-        "form": UploadForm(),
-        "max_side": BROWSER_MAX_SIDE,
-        "max_bytes": settings.FACEWEB_MAX_UPLOAD_BYTES,
-    })
+    return render(request, "recognition/recognise.html", {"form": UploadForm()})
 
 
 @login_required
@@ -88,10 +82,12 @@ def photo_upload(request):
     form = UploadForm(request.POST, request.FILES)
     photos, errors = [], []
     if form.is_valid():
+        head = form.cleaned_data["original_head"] if len(form.cleaned_data["file"]) == 1 else None
         for file in form.cleaned_data["file"]:
             try:
                 photos.append(services.photo_create(
-                    file=file, uploaded_by=request.user, source=form.cleaned_data["source"]
+                    file=file, uploaded_by=request.user, source=form.cleaned_data["source"],
+                    original_head=head,
                 ))
             except ValidationError as exc:
                 errors.append(f"{file.name}: {' '.join(exc.messages)}")
@@ -121,6 +117,7 @@ def _status(photo: Photo) -> dict:
         "status_url": reverse("recognition:photo_status", args=[photo.pk]),
         "result_url": reverse("recognition:photo_result", args=[photo.pk]),
         "url": reverse("recognition:photo_detail", args=[photo.pk]),
+        "duplicate": getattr(photo, "duplicate", False),  # sent before: the photo from then
     }
 
 
@@ -149,17 +146,20 @@ def photo_result(request, pk: int):
 # The two file views answer 404 to anyone else, signed in or not: a file URL is no page to
 # sign in to, and a redirect would say that the file exists.
 def photo_image(request, pk: int):
-    """The photo's file, or with ``?thumb`` a small JPEG of it, for its uploader or staff."""
+    """The photo's file, or with ``?thumb`` a small JPEG of it, for its uploader or staff. A
+    format browsers cannot show (HEIC, TIFF) is sent as a JPEG of up to DISPLAY_SIDE."""
     photo = visible_photo(request, pk)
+    side, name = THUMBNAIL_SIDE, f"photo-{photo.pk}-thumbnail.jpg"
     if "thumb" not in request.GET:
         services.file_viewed(user=request.user, photo=photo)
-        return files.file_response(photo.file, download_name=f"photo-{photo.pk}")
+        if files.stored_format(photo.file) not in images.NOT_FOR_BROWSERS:
+            return files.file_response(photo.file, download_name=f"photo-{photo.pk}")
+        side, name = DISPLAY_SIDE, f"photo-{photo.pk}.jpg"
     try:
-        thumbnail = _thumbnail(photo.file)
+        jpeg = _jpeg(photo.file, side)
     except (OSError, ValueError, Image.DecompressionBombError):
         raise Http404("This photo cannot be shown.") from None  # e.g. a damaged upload
-    return files.protect(HttpResponse(thumbnail, content_type="image/jpeg"),
-                         filename=f"photo-{photo.pk}-thumbnail.jpg")
+    return files.protect(HttpResponse(jpeg, content_type="image/jpeg"), filename=name)
 
 
 def face_crop(request, pk: int):
@@ -167,12 +167,12 @@ def face_crop(request, pk: int):
     return files.file_response(face.crop, download_name=f"face-{face.pk}")
 
 
-def _thumbnail(file) -> bytes:
-    """An upright JPEG of the image at most THUMBNAIL_SIDE pixels on its longer side."""
+def _jpeg(file, side: int) -> bytes:
+    """An upright JPEG of the image at most ``side`` pixels on its longer side."""
     with files.open_stored(file) as f, Image.open(f) as image:
-        image.draft("RGB", (THUMBNAIL_SIDE, THUMBNAIL_SIDE))  # JPEG: decode at 1/2..1/8 size
+        image.draft("RGB", (side, side))  # JPEG: decode at 1/2..1/8 size
         image = ImageOps.exif_transpose(image).convert("RGB")
-        image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+        image.thumbnail((side, side))
         buffer = io.BytesIO()
         image.save(buffer, format="JPEG", quality=80)
     return buffer.getvalue()

@@ -1,9 +1,10 @@
-// People pages: a webcam snapshot can stand in for the photo file of a form, photos
-// being added to a person are followed until the worker is done with them, and a group of
-// unknown faces can be ticked at once.
-import { pollUntilFinished, webcam } from './shared.js';
+// People pages: a webcam snapshot can stand in for the photo file of a form (whose photos are
+// shrunk before they are sent, as on Recognise), photos being added to a person are followed
+// until the worker is done with them, and a group of unknown faces can be ticked at once.
+import { pollUntilFinished, shrinkOnSubmit, webcam } from './shared.js';
 
 document.querySelectorAll('[data-snapshot-form]').forEach((form) => {
+  shrinkOnSubmit(form);
   const input = form.querySelector('[data-snapshot-target]');
   const source = form.querySelector('[data-snapshot-source]');
   const preview = form.querySelector('[data-snapshot-preview]');

@@ -1,13 +1,11 @@
 // Recognise: drop or pick photos (or take webcam snapshots); each is downscaled, uploaded
 // with its own progress bar, then its result replaces the bar when the worker is done.
-import { csrfToken, downscale, pollUntilFinished, webcam } from './shared.js';
+import { csrfToken, isPhoto, pollUntilFinished, shrink, webcam } from './shared.js';
 
 const uploader = document.getElementById('uploader');
 const dropzone = uploader.querySelector('[data-dropzone]');
 const input = dropzone.querySelector('input[type="file"]');
 const list = document.querySelector('[data-uploads]');
-const maxSide = Number(uploader.dataset.maxSide);
-const maxBytes = Number(uploader.dataset.maxBytes);
 const STATUS_TEXT = { pending: 'Waiting for the worker…', processing: 'Finding faces…' };
 
 // Uploads go one after another (each with its own progress); analyses run in the worker.
@@ -41,11 +39,14 @@ function card(name) {
   };
 }
 
-function send(file, source, view) {
+// Sends `file`; `original` is the photo it was made from when it is a smaller copy, whose
+// beginning goes along for its EXIF (when the photo was taken).
+function send(file, source, view, original) {
   return new Promise((resolve) => {
     const form = new FormData();
     form.append('file', file);
     form.append('source', source);
+    if (original !== file) form.append('original_head', original.slice(0, 262144), 'head');
     const xhr = new XMLHttpRequest();  // fetch() cannot report upload progress
     xhr.open('POST', uploader.dataset.uploadUrl);
     xhr.setRequestHeader('Accept', 'application/json');
@@ -78,7 +79,9 @@ async function showResult(photo, view) {
   });
   const response = await fetch(photo.result_url);
   view.progress.remove();
-  view.state(done.status === 'done' ? 'Done' : 'Failed');
+  const outcome = done.status === 'done' ? 'Done' : 'Failed';
+  // The same file sent before is not stored twice: its earlier result is shown.
+  view.state(photo.duplicate ? `${outcome} (sent before)` : outcome);
   const head = view.item.querySelector('.upload-name');
   const link = document.createElement('a');
   link.href = photo.url;
@@ -89,19 +92,19 @@ async function showResult(photo, view) {
 
 function add(file, source) {
   const view = card(file.name);
-  if (!file.type.startsWith('image/')) {
-    view.fail(`${file.name} is not a photo (${file.type || 'unknown type'}); choose JPEG, PNG or WebP images.`);
+  if (!isPhoto(file)) {
+    view.fail(`${file.name} is not a photo (${file.type || 'unknown type'}); choose JPEG, PNG, WebP, AVIF or HEIC photos.`);
     return;
   }
   uploads = uploads.then(async () => {
     view.state('Preparing…');
-    const small = await downscale(file, maxSide);
-    if (small.size > maxBytes) {
-      view.fail(`${file.name} is larger than the ${Math.round(maxBytes / 1048576)} MB limit.`);
+    const { file: small, error } = await shrink(file);
+    if (error) {
+      view.fail(error);
       return;
     }
     view.state(small === file ? 'Uploading…' : 'Uploading (resized)…');
-    const photo = await send(small, source, view);
+    const photo = await send(small, source, view, file);
     if (photo) showResult(photo, view);  // not awaited: the next upload starts now
   });
 }

@@ -1,32 +1,81 @@
-// Helpers the pages' scripts share: the CSRF token, downscaling in the browser, the webcam,
-// and polling a status URL while the tab is visible.
+// Helpers the pages' scripts share: the CSRF token, shrinking photos in the browser before
+// they are sent, the webcam, and polling a status URL while the tab is visible.
 
 export function csrfToken() {
   return document.querySelector('input[name="csrfmiddlewaretoken"]')?.value ?? '';
 }
 
-// A JPEG of `file` whose longer side is at most `maxSide` pixels, upright (EXIF applied).
-// Returns `file` unchanged when it is small enough, or when this browser cannot decode it:
-// the server then decides, and says why if it refuses.
-export async function downscale(file, maxSide) {
+// The upload limits the server gave every page (templates/base.html).
+export const uploadLimits = {
+  maxSide: Number(document.body.dataset.uploadMaxSide),
+  maxBytes: Number(document.body.dataset.uploadMaxBytes),
+};
+
+// Photo formats the server takes; a browser may not know a type for the newer ones.
+const PHOTO_SUFFIXES = /\.(jpe?g|png|webp|avif|heic|heif|bmp|gif|tiff?)$/i;
+
+export function isPhoto(file) {
+  return file.type.startsWith('image/') || (!file.type && PHOTO_SUFFIXES.test(file.name));
+}
+
+// `file` made ready to send: a JPEG whose longer side is at most `maxSide` pixels, upright
+// (EXIF applied), or `file` itself when it is small enough or this browser cannot decode it
+// (HEIC, TIFF: the server then decodes it). Returns { file, error }: `error` says why it
+// cannot be sent (too large even so), for the person who chose it.
+export async function shrink(file, maxSide = uploadLimits.maxSide) {
   let bitmap;
   try {
     bitmap = await createImageBitmap(file, { imageOrientation: 'from-image' });
   } catch {
-    return file;
+    bitmap = null;
   }
-  const scale = maxSide / Math.max(bitmap.width, bitmap.height);
-  if (scale >= 1) {
-    bitmap.close();
-    return file;
+  let ready = file;
+  if (bitmap && maxSide / Math.max(bitmap.width, bitmap.height) < 1) {
+    const scale = maxSide / Math.max(bitmap.width, bitmap.height);
+    const canvas = document.createElement('canvas');
+    canvas.width = Math.round(bitmap.width * scale);
+    canvas.height = Math.round(bitmap.height * scale);
+    canvas.getContext('2d').drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+    const blob = await new Promise((resolve) => canvas.toBlob(resolve, 'image/jpeg', 0.92));
+    ready = new File([blob], file.name, { type: 'image/jpeg' });  // the server reads the type
   }
-  const canvas = document.createElement('canvas');
-  canvas.width = Math.round(bitmap.width * scale);
-  canvas.height = Math.round(bitmap.height * scale);
-  canvas.getContext('2d').drawImage(bitmap, 0, 0, canvas.width, canvas.height);
-  bitmap.close();
-  const blob = await new Promise((resolve) => canvas.toBlob(resolve, 'image/jpeg', 0.92));
-  return new File([blob], file.name.replace(/\.[^.]*$/, '') + '.jpg', { type: 'image/jpeg' });
+  bitmap?.close();
+  let error = null;
+  if (ready.size > uploadLimits.maxBytes) {
+    const limit = `${Math.round(uploadLimits.maxBytes / 1048576)} MB`;
+    error = bitmap
+      ? `${file.name} is larger than the ${limit} limit.`
+      : `${file.name} is larger than the ${limit} limit, and this browser cannot shrink this kind of photo: save it as a JPEG first.`;
+  }
+  return { file: ready, error };
+}
+
+// Forms with photo inputs (enrolment, references) shrink their photos the same way before
+// they are sent: the page posts as before, with smaller files.
+export function shrinkOnSubmit(form) {
+  form.addEventListener('submit', async (event) => {
+    const inputs = [...form.querySelectorAll('input[type=file]')].filter((i) => i.files.length);
+    if (form.dataset.shrunk || !inputs.length) return;
+    event.preventDefault();
+    const submitter = event.submitter;
+    for (const input of inputs) {
+      const files = new DataTransfer();
+      for (const chosen of input.files) {
+        const { file, error } = await shrink(chosen);
+        if (error) {
+          input.setCustomValidity(error);
+          input.reportValidity();
+          input.addEventListener('change', () => input.setCustomValidity(''), { once: true });
+          return;
+        }
+        files.items.add(file);
+      }
+      input.files = files.files;
+    }
+    form.dataset.shrunk = '1';
+    if (submitter) form.requestSubmit(submitter);
+    else form.requestSubmit();
+  });
 }
 
 // Wires a webcam block (templates/recognition/_webcam.html): open, snapshot, close.

@@ -5,6 +5,7 @@ import struct
 import subprocess
 import sys
 import zlib
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,9 @@ from recognition.pipeline.image import (
     ImageError,
     ImageTooLarge,
     UnsupportedImage,
+    capture_time,
     downscale,
+    identify,
     load_image,
     load_reduced,
 )
@@ -133,7 +136,7 @@ def test_a_truncated_file_is_reported_as_corrupt(samples_dir: Path):
 
 
 def test_a_text_file_is_reported_as_unsupported_naming_the_accepted_formats():
-    with pytest.raises(UnsupportedImage, match="JPEG, PNG, WebP, BMP, GIF or TIFF") as caught:
+    with pytest.raises(UnsupportedImage, match="JPEG, PNG, WebP, AVIF, HEIC, BMP, GIF or TIFF") as caught:
         load_image(b"name,score\nobama,0.9\n")
     assert isinstance(caught.value, ImageError) and isinstance(caught.value, ValueError)
 
@@ -223,3 +226,48 @@ def test_a_12_mp_photo_decodes_in_little_more_than_pillows_copy_and_the_array():
         ).stdout
     )
     assert ratio < 3.2
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+def test_a_real_photo_saved_as_heic_or_avif_decodes_like_the_jpeg(samples_dir: Path, fmt: str):
+    path = samples_dir / "face_recognition_samples" / "examples" / "obama.jpg"
+    jpeg = load_image(path)
+    data = encode(Image.fromarray(jpeg), fmt, quality=90)
+    assert identify(io.BytesIO(data)) == fmt
+    again = load_image(data)
+    assert again.shape == jpeg.shape
+    assert np.abs(again.astype(int) - jpeg).mean() < 4  # lossy, but the same picture
+
+
+def exif_with(**tags) -> bytes:
+    exif = Image.Exif()
+    details = exif.get_ifd(0x8769)
+    for name, value in tags.items():
+        if name == "DateTime":
+            exif[0x0132] = value
+        else:
+            details[{"DateTimeOriginal": 0x9003, "OffsetTimeOriginal": 0x9011}[name]] = value
+    return exif.tobytes()
+
+
+def test_the_capture_time_comes_from_the_exif_with_its_offset_when_it_has_one():
+    photo = Image.fromarray(marked_rgb())
+    stamped = encode(photo, "JPEG", exif=exif_with(
+        DateTimeOriginal="2024:07:14 18:30:05", OffsetTimeOriginal="+02:00"
+    ))
+    taken, zone = capture_time(io.BytesIO(stamped))
+    assert taken == datetime(2024, 7, 14, 18, 30, 5) and zone == timezone(timedelta(hours=2))
+    # Only the first bytes of a photo are needed (the browser sends those with a small copy).
+    assert capture_time(io.BytesIO(stamped[:2048])) == (taken, zone)
+    plain = encode(photo, "JPEG", exif=exif_with(DateTime="2020:01:02 03:04:05"))
+    assert capture_time(io.BytesIO(plain)) == (datetime(2020, 1, 2, 3, 4, 5), None)
+
+
+@pytest.mark.parametrize("data", [
+    encode(Image.fromarray(marked_rgb()), "PNG"),
+    encode(Image.fromarray(marked_rgb()), "JPEG",
+           exif=exif_with(DateTimeOriginal="0000:00:00 00:00:00")),
+    b"not an image at all",
+])
+def test_a_photo_that_does_not_say_when_it_was_taken_has_no_capture_time(data: bytes):
+    assert capture_time(io.BytesIO(data)) is None

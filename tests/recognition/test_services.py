@@ -1,16 +1,20 @@
 """Services on a real database, with a stand-in pipeline (see conftest.fake_pipeline)."""
 
 import hashlib
+import io
 import logging
 import socket
 import subprocess
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError
 from django.utils import timezone
+from PIL import Image
 
 from recognition import jobs, services
 from recognition.models import Face, Heartbeat, Person, Photo
@@ -56,6 +60,62 @@ def test_photo_create_stores_the_file_and_its_hash_and_queues_it_on_commit(
     assert photo.file.name.endswith(".png") and "Holiday" not in photo.file.name
     assert queued == [photo.pk]
     assert photo.queued_at is not None
+
+
+def jpeg_taken(when: str, offset: str | None = None, size=(64, 48)) -> bytes:
+    exif = Image.Exif()
+    details = exif.get_ifd(0x8769)
+    details[0x9003] = when  # DateTimeOriginal
+    if offset:
+        details[0x9011] = offset  # OffsetTimeOriginal
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (90, 120, 150)).save(buffer, "JPEG", exif=exif.tobytes())
+    return buffer.getvalue()
+
+
+def test_photo_create_keeps_the_original_name_and_when_the_photo_was_taken(settings):
+    settings.TIME_ZONE = "Europe/Paris"
+    photo = services.photo_create(file=upload(jpeg_taken("2024:07:14 18:30:05"), "IMG_0042.JPG"))
+    assert photo.original_name == "IMG_0042.JPG"
+    assert photo.taken_at == datetime(2024, 7, 14, 16, 30, 5, tzinfo=UTC)  # Paris in summer
+    other = services.photo_create(file=upload(jpeg_taken("2024:07:14 18:30:05", "-05:00")))
+    assert other.taken_at == datetime(2024, 7, 14, 23, 30, 5, tzinfo=UTC)
+    assert services.photo_create(file=upload()).taken_at is None
+
+
+def test_a_smaller_copy_made_in_the_browser_takes_its_date_from_the_originals_beginning():
+    original = jpeg_taken("2023:12:24 09:00:00", "+00:00", size=(640, 480))
+    photo = services.photo_create(
+        file=upload(jpeg_bytes(), "IMG_0043.HEIC"),
+        original_head=SimpleUploadedFile("head", original[:4096]),
+    )
+    assert photo.taken_at == datetime(2023, 12, 24, 9, 0, tzinfo=UTC)
+    assert photo.original_name == "IMG_0043.HEIC"
+
+
+def test_the_same_file_sent_again_by_its_uploader_is_the_photo_sent_before(queued):
+    ann, bob = (get_user_model().objects.create_user(name) for name in ("ann", "bob"))
+    first = services.photo_create(file=upload(), uploaded_by=ann)
+    again = services.photo_create(file=upload(name="copy.png"), uploaded_by=ann)
+    assert again.pk == first.pk and again.duplicate and not first.duplicate
+    # Another user's copy is theirs: nobody learns that someone else has the same photo.
+    theirs = services.photo_create(file=upload(), uploaded_by=bob)
+    assert theirs.pk != first.pk and not theirs.duplicate
+    # A copy that had failed is analysed again.
+    Photo.objects.filter(pk=first.pk).update(status=Photo.Status.FAILED, error="crashed")
+    retried = services.photo_create(file=upload(), uploaded_by=ann)
+    assert retried.pk == first.pk and retried.status == Photo.Status.PENDING
+    assert Photo.objects.count() == 2
+
+
+def test_a_heic_photo_is_stored_as_heic_and_analysed(fake_pipeline):
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(buffer, "HEIF")
+    fake_pipeline.faces = []
+    stored = services.photo_create(file=upload(buffer.getvalue(), "IMG_0001.HEIC"))
+    photo = services.photo_analyse(photo=services.photo_claim(photo_id=stored.pk))
+    assert photo.status == Photo.Status.DONE and photo.file.name.endswith(".heic")
+    assert (photo.width, photo.height) == (64, 48)
 
 
 def test_photo_create_queues_nothing_until_the_transaction_commits(queued):

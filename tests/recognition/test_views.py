@@ -1,14 +1,17 @@
 """The web pages through the Django test client: who may see what, what each page shows, and
 what each form does. The worker is not involved (``queued`` catches published jobs)."""
 
+import io
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
+from PIL import Image
 
 from recognition import services
 from recognition.models import Face, Person, Photo
@@ -218,8 +221,8 @@ def test_a_file_that_is_not_a_photo_is_refused_with_the_reason(client, alice):
     )
     assert response.status_code == 400
     assert response.json()["errors"][0] == (
-        "notes.pdf: This file is not a supported image. Please upload a JPEG, PNG, WebP, BMP, "
-        "GIF or TIFF file.")
+        "notes.pdf: This file is not a supported image. Please upload a JPEG, PNG, WebP, AVIF, "
+        "HEIC, BMP, GIF or TIFF file.")
     assert not Photo.objects.exists()
 
 
@@ -268,6 +271,26 @@ def test_the_photo_image_and_its_thumbnail_are_served_to_its_owner(client, alice
     assert b"".join(full.streaming_content) == png_bytes()
     thumb = client.get(reverse("recognition:photo_image", args=[photo.pk]) + "?thumb")
     assert thumb["Content-Type"] == "image/jpeg" and thumb.content[:2] == b"\xff\xd8"
+
+
+def test_a_heic_photo_is_shown_as_a_jpeg_and_its_name_and_capture_time_on_its_pages(
+    client, alice, settings
+):
+    settings.TIME_ZONE = "Europe/Paris"
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9003] = "2024:07:14 18:30:05"  # DateTimeOriginal
+    heic = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(heic, "HEIF", exif=exif.tobytes())
+    client_for(client, alice).post(reverse("recognition:photo_upload"), {
+        "file": SimpleUploadedFile("IMG_0001.HEIC", heic.getvalue()),
+    })
+    photo = Photo.objects.get()
+    shown = client.get(reverse("recognition:photo_image", args=[photo.pk]))
+    assert shown["Content-Type"] == "image/jpeg" and shown.content[:2] == b"\xff\xd8"
+    page = client.get(reverse("recognition:photo_detail", args=[photo.pk])).content.decode()
+    assert "IMG_0001.HEIC" in page and "taken 14 Jul 2024, 18:30 CEST" in page
+    history = client.get(reverse("recognition:history")).content.decode()
+    assert "14 Jul 2024, 18:30 CEST" in history and "taken · IMG_0001.HEIC" in history
 
 
 def test_a_face_panel_lists_the_closest_people_with_distances(client, staff):

@@ -28,6 +28,14 @@ def test_a_multipart_upload_is_accepted_pending_with_its_status_url(api, user):
     assert response["Location"] == body["url"]
 
 
+def test_the_same_image_sent_again_is_answered_with_the_photo_sent_before(api, user):
+    first = api(user).post("/api/v1/photos/", {"image": image()}, format="multipart")
+    assert first.json()["original_name"] == "face.png" and first.json()["taken_at"] is None
+    again = api(user).post("/api/v1/photos/", {"image": image()}, format="multipart")
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    assert again["Location"] == first["Location"] and Photo.objects.count() == 1
+
+
 @pytest.mark.parametrize("encode", [
     lambda b: "data:image/png;base64," + base64.b64encode(b).decode(),
     lambda b: base64.encodebytes(b).decode(),  # lines of 76 characters, as `base64` writes

@@ -1,0 +1,65 @@
+"""Photos as phones and cameras make them, uploaded on the Recognise page of a real headless
+Chromium to a real worker: an iPhone's HEIC (which the browser cannot decode, so it is sent as
+it is), a big JPEG (which the browser shrinks, losing its EXIF, so the beginning of the
+original goes along), each dated by its EXIF; the same file sent twice is stored once."""
+
+import io
+import re
+
+import pytest
+from django.urls import reverse
+from PIL import Image
+
+from recognition.models import Photo
+from tests.browser.pages import ANALYSIS_MS, expect, sign_in, upload
+
+pytestmark = [pytest.mark.slow]
+
+
+def dated(source, path, fmt: str, when: str) -> None:
+    """``source`` saved as ``path`` in ``fmt`` with ``when`` as its EXIF DateTimeOriginal."""
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9003] = when
+    with Image.open(source) as image:
+        buffer = io.BytesIO()
+        image.convert("RGB").save(buffer, fmt, exif=exif.tobytes(), quality=90)
+    path.write_bytes(buffer.getvalue())
+
+
+def test_heic_and_big_photos_are_analysed_and_dated_and_a_second_copy_is_not_stored(
+    page, photos, tmp_path, shot
+):
+    heic, big = tmp_path / "IMG_0001.HEIC", tmp_path / "DSC_0002.JPG"
+    dated(photos / "obama.jpg", heic, "HEIF", "2024:07:14 18:30:05")
+    dated(photos / "obama-1080p.jpg", big, "JPEG", "2023:12:24 09:15:00")
+    sign_in(page, "ann")
+    upload(page, heic, big)
+    for path in (heic, big):
+        card = page.locator(".upload", has_text=path.name)
+        expect(card.locator("[data-state]")).to_have_text("Done", timeout=ANALYSIS_MS)
+        expect(card.locator(".face-tag")).to_have_text("1. Unknown")
+    shot(page, "15-heic-and-big")
+
+    stored = {p.original_name: p for p in Photo.objects.all()}
+    assert stored[heic.name].file.name.endswith(".heic")
+    assert stored[big.name].width == 1600  # the browser's smaller copy (1,920 px wide)
+    # Dates from the EXIF, in the app's time zone (UTC here).
+    assert stored[heic.name].taken_at.isoformat() == "2024-07-14T18:30:05+00:00"
+    assert stored[big.name].taken_at.isoformat() == "2023-12-24T09:15:00+00:00"
+
+    page.goto(reverse("recognition:history"))
+    rows = page.locator("tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_contain_text("14 Jul 2024, 18:30 UTC")  # newest taken first
+    expect(rows.first).to_contain_text(f"taken · {heic.name}")
+    rows.first.get_by_role("link", name=re.compile("Photo")).first.click()
+    shown = page.locator(".photo-frame img, .result img").first
+    expect(shown).to_be_visible()
+    assert page.evaluate("(img) => img.naturalWidth", shown.element_handle()) > 0  # a JPEG of it
+
+    page.goto("/")
+    upload(page, big)
+    expect(page.locator(".upload", has_text=big.name).first.locator("[data-state]")).to_have_text(
+        "Done (sent before)", timeout=ANALYSIS_MS
+    )
+    assert Photo.objects.count() == 2

@@ -148,6 +148,10 @@ class Face(models.Model):
         help_text="Distance to the nearest person's nearest reference when analysed",
     )
     is_reference = models.BooleanField(default=False)
+    candidate = models.ForeignKey(
+        Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="An unknown face's 'possibly': the nearest person, not quite near enough",
+    )
     rejected_person = models.ForeignKey(
         Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
         help_text="Someone said this face is not this person: never matched to them again",

@@ -101,7 +101,7 @@ def photo_list(
         photos = photos.filter(when__date__gte=date_from)
     if date_to is not None:
         photos = photos.filter(when__date__lte=date_to)
-    faces = Face.objects.select_related("person").defer("embedding")
+    faces = Face.objects.select_related("person", "candidate").defer("embedding")
     return photos.select_related("uploaded_by").prefetch_related(Prefetch("faces", faces))
 
 
@@ -143,8 +143,8 @@ def face_nearest_people(*, face: Face, limit: int = 5) -> list[tuple[Person, flo
 @dataclass(frozen=True)
 class UnknownGroup:
     """Unknown faces that probably show one person (newest first), and the person the group
-    looks like, if any: the nearest person to the group's mean descriptor, when that is within
-    the match threshold plus ``LOOKS_LIKE_BAND`` (None otherwise)."""
+    looks like, if any: the nearest person to the group's mean descriptor, when that is
+    "possibly" them or nearer (``matching.confidence``; None otherwise)."""
 
     faces: list[Face]
     looks_like: Person | None = None
@@ -152,22 +152,19 @@ class UnknownGroup:
 
 @dataclass(frozen=True)
 class UnknownFaces:
+    possible: list[Face]  # newest unknown faces that are "possibly" someone (Face.candidate)
     groups: list[UnknownGroup]  # the largest groups shown, largest first
     total_groups: int
     alone: list[Face]  # the newest unknown faces in no group (not hidden), newest first
     waiting: int  # unknown faces not grouped yet
 
 
-# A group's mean descriptor this much beyond the match threshold from someone is offered as
-# "looks like" them: the person still decides.
-LOOKS_LIKE_BAND = 0.08
-
-
 def unknown_faces(
     *, model_version: str, threshold: float, min_size: int, limit: int
 ) -> UnknownFaces:
-    """Unknown faces as the grouping task left them (``Face.cluster``): the ``limit`` largest
-    groups still holding ``min_size`` faces, and up to ``limit`` faces in none."""
+    """Unknown faces: up to ``limit`` that are possibly someone; as the grouping task left them
+    (``Face.cluster``), the ``limit`` largest groups still holding ``min_size`` faces, and up
+    to ``limit`` faces in none."""
     unknown = Face.objects.filter(decision=Face.Decision.UNKNOWN, model_version=model_version)
     by_cluster: dict[int, list[Face]] = {}
     for face in unknown.filter(cluster__gte=0).order_by("cluster", "-id"):
@@ -188,11 +185,15 @@ def unknown_faces(
             gallery_get(model_version=model_version), k=1,
         )
         looks_like = [
-            near[0][0] if near and near[0][1] <= threshold + LOOKS_LIKE_BAND else None
+            near[0][0] if near and near[0][1] <= threshold + matching.POSSIBLE_BAND else None
             for near in nearest
         ]
     people = Person.objects.in_bulk({pid for pid in looks_like if pid is not None})
     return UnknownFaces(
+        possible=list(
+            unknown.filter(candidate__isnull=False).select_related("candidate").order_by("-id")
+            [:limit]
+        ),
         groups=[UnknownGroup(g, people.get(pid)) for g, pid in zip(groups, looks_like, strict=True)],
         total_groups=total,
         alone=alone,
@@ -281,7 +282,9 @@ def dashboard_stats(
 
 def faces_visible_to(*, user) -> QuerySet[Face]:
     """Faces in the photos ``user`` may see, with their person."""
-    return Face.objects.filter(photo__in=photos_visible_to(user=user)).select_related("person")
+    return Face.objects.filter(photo__in=photos_visible_to(user=user)).select_related(
+        "person", "candidate"
+    )
 
 
 def person_references(*, person: Person) -> QuerySet[Face]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -15,6 +16,7 @@ from recognition import files, selectors, services
 from recognition.api.common import FileUrlField, PersonIdField, PersonRefSerializer, TextField
 from recognition.api.files import FileApi
 from recognition.models import Face
+from recognition.pipeline import matching
 from recognition.pipeline.types import EXPRESSIONS
 
 
@@ -45,6 +47,14 @@ class FaceSerializer(serializers.Serializer):
         help_text="Descriptor distance to the nearest known person when analysed (lower is "
         "closer; same person at most the match threshold). Null with no people known.",
     )
+    possibly = PersonRefSerializer(
+        source="candidate", allow_null=True,
+        help_text="For an unknown face: who it looks somewhat like, not enough to name them "
+        "(confirm with assign, turn down with not-this-person).",
+    )
+    confidence = serializers.SerializerMethodField(
+        help_text="In words: confirmed (by a person), very likely, likely, possibly, unknown."
+    )
     is_reference = serializers.BooleanField(help_text="Part of its person's gallery.")
     expression = serializers.ChoiceField(choices=EXPRESSIONS)
     expression_scores = serializers.DictField(child=serializers.FloatField())
@@ -52,6 +62,13 @@ class FaceSerializer(serializers.Serializer):
 
     class Meta:
         ref_name = "Face"
+
+    def get_confidence(self, face: Face) -> str:
+        if face.decision == Face.Decision.ASSIGNED:
+            return "confirmed"
+        if face.decision == Face.Decision.AUTO:
+            return matching.confidence(face.distance, services.match_threshold())
+        return "possibly" if face.candidate_id else "unknown"
 
 
 class CandidateSerializer(serializers.Serializer):
@@ -133,13 +150,15 @@ class FaceNotAFaceApi(APIView):
 
 
 class FaceNotThisPersonApi(APIView):
-    permission_classes = (IsAdminUser,)
-
     @extend_schema(operation_id="face_mark_not_this_person", request=None, responses=FaceSerializer)
     def post(self, request, face_id: int) -> Response:
-        """Staff: this face is not the person it was matched or assigned to; it becomes
-        unknown (and leaves that person's references)."""
-        face = services.face_mark_not_this_person(face=_face(request, face_id))
+        """Staff, or the uploader of its photo: this face is not the person it was matched or
+        assigned to (or is possibly); it becomes unknown (and leaves that person's references),
+        and is never matched to or offered as them again."""
+        face = _face(request, face_id)
+        if not (request.user.is_staff or face.photo.uploaded_by_id == request.user.pk):
+            raise PermissionDenied
+        face = services.face_mark_not_this_person(face=face)
         return _face_response(request, face)
 
 

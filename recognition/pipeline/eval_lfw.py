@@ -210,8 +210,22 @@ def roc_auc(distances: np.ndarray, same: np.ndarray) -> float:
     return float(u / (len(genuine) * len(impostor)))
 
 
-def summarise(pairs: list[Pair], descriptors: dict[ImageKey, np.ndarray]) -> dict:
-    """All accuracy figures (module doc) as a JSON-ready dict."""
+def confidence_bands(distances: np.ndarray, same: np.ndarray, *, threshold: float) -> dict:
+    """For each of ``matching.CONFIDENCE_WORDS`` at ``threshold``: how many pairs fall in it
+    and the share of them that show one person (None for an empty band)."""
+    words = np.array([matching.confidence(float(d), threshold) for d in distances])
+    return {
+        word: {"pairs": int((words == word).sum()),
+               "same_share": float(same[words == word].mean()) if (words == word).any() else None}
+        for word in matching.CONFIDENCE_WORDS
+    }
+
+
+def summarise(
+    pairs: list[Pair], descriptors: dict[ImageKey, np.ndarray], *, threshold: float | None = None
+) -> dict:
+    """All accuracy figures (module doc) as a JSON-ready dict; with ``threshold`` (the
+    product's), also how pairs fall into the confidence words (:func:`confidence_bands`)."""
     distances, same, folds = pair_distances(pairs, descriptors)
     accuracies, thresholds = kfold_accuracy(distances, same, folds)
     threshold, accuracy = best_threshold(distances, same)
@@ -231,4 +245,7 @@ def summarise(pairs: list[Pair], descriptors: dict[ImageKey, np.ndarray]) -> dic
         "roc_auc": roc_auc(distances, same),
         "mean_distance_same": float(distances[same].mean()),
         "mean_distance_different": float(distances[~same].mean()),
-    }
+    } | ({} if threshold is None else {
+        "confidence_threshold": threshold,
+        "confidence_bands": confidence_bands(distances, same, threshold=threshold),
+    })

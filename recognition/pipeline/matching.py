@@ -52,13 +52,34 @@ def is_match(distance: float | np.ndarray, threshold: float) -> bool | np.ndarra
     return bool(same) if same.ndim == 0 else same
 
 
+# How sure a distance makes "the same person", in words a person reads, around the threshold.
+# On LFW dev the share of same-person pairs in each band is printed by evaluate_lfw (README,
+# "Evaluations"). A face this far inside the threshold is "very likely" the person; inside it,
+# "likely"; up to POSSIBLE_BAND beyond it "possibly" (a guess offered, never a name given).
+SURE_WITHIN = 0.08
+POSSIBLE_BAND = 0.06
+CONFIDENCE_WORDS = ("very likely", "likely", "possibly", "unlikely")
+
+
+def confidence(distance: float, threshold: float) -> str:
+    """One of CONFIDENCE_WORDS for a face at ``distance`` from a person."""
+    if distance <= threshold - SURE_WITHIN:
+        return "very likely"
+    if is_match(distance, threshold):
+        return "likely"
+    return "possibly" if distance <= threshold + POSSIBLE_BAND else "unlikely"
+
+
 @dataclass(frozen=True)
 class Match:
     """Who a face is: ``person_id`` None means unknown. ``distance`` is the distance to the
-    nearest person's nearest reference (None with an empty gallery)."""
+    nearest person's nearest reference (None with an empty gallery). ``candidate``: for an
+    unknown face, the nearest person when they are "possibly" them (:func:`confidence`), or
+    when two people were too close to call between; None otherwise."""
 
     person_id: int | None
     distance: float | None
+    candidate: int | None = None
 
 
 @dataclass(frozen=True)
@@ -138,8 +159,9 @@ def identify(
 
     A face is the nearest person when that person is a match (:func:`is_match` with
     ``threshold``) and the runner-up person is at least ``margin`` further away; otherwise it
-    is unknown (too far, or too close to call between two people). Either way it keeps the
-    distance to the nearest person.
+    is unknown (too far, or too close to call between two people), with that nearest person
+    as its ``candidate`` when within POSSIBLE_BAND beyond the threshold. Either way it keeps
+    the distance to the nearest person.
     """
     if len(gallery.people) == 0:
         return [Match(None, None) for _ in range(len(embeddings))]
@@ -148,7 +170,8 @@ def identify(
         best = float(distances[0])
         too_close = len(distances) > 1 and distances[1] - best < margin
         person = int(ids[0]) if is_match(best, threshold) and not too_close else None
-        matches.append(Match(person, best))
+        possible = person is None and best <= threshold + POSSIBLE_BAND
+        matches.append(Match(person, best, int(ids[0]) if possible else None))
     return matches
 
 

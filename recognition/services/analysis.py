@@ -112,6 +112,8 @@ def _face_create(
         face.is_reference = earlier.is_reference
     elif match.person_id is not None and match.person_id != face.rejected_person_id:
         face.person_id, face.decision = match.person_id, Face.Decision.AUTO
+    elif match.candidate is not None and match.candidate != face.rejected_person_id:
+        face.candidate_id = match.candidate  # "possibly": offered, not given
     buffer = io.BytesIO()
     Image.fromarray(result.chip).save(buffer, format="JPEG", quality=90)
     files.store(face.crop, files.stored_name("JPEG"), ContentFile(buffer.getvalue()))

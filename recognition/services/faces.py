@@ -43,6 +43,7 @@ def face_assign(
         face.person = person
         face.decision = Face.Decision.ASSIGNED
         face.is_reference = True
+        face.candidate = None
         face.save()  # also moves updated_at, which tells every worker's gallery cache
         audit(actor=actor, action=AuditEvent.Action.ASSIGN, target=f"face {face.pk}",
               detail=f"to {person.name} (person {person.pk})")
@@ -139,11 +140,14 @@ def face_mark_not_a_face(*, face: Face, actor: AbstractBaseUser | None = None) -
 
 
 def face_mark_not_this_person(*, face: Face) -> Face:
-    """Undo a face's match or assignment: it becomes unknown, and stops being a reference."""
-    if face.person_id is None:
+    """Undo a face's match or assignment, or turn down its "possibly" (``candidate``): it is
+    unknown, not a reference, and never matched to or offered as that person again."""
+    said = face.person_id or face.candidate_id
+    if said is None:
         raise ValidationError("This face is not matched to anyone.")
-    face.rejected_person_id = face.person_id  # not matched to them again
+    face.rejected_person_id = said
     face.person, face.decision, face.is_reference = None, Face.Decision.UNKNOWN, False
+    face.candidate = None
     face.cluster = None  # to be grouped again
     face.save()
     return face
@@ -172,19 +176,24 @@ def faces_reidentify(*, force: bool = False, batch_size: int = 2000) -> int | No
     changed, last = 0, 0
     while rows := list(
         faces.filter(pk__gt=last).order_by("pk")
-        .values_list("pk", "embedding", "person_id", "distance", "rejected_person_id")
+        .values_list("pk", "embedding", "person_id", "distance", "rejected_person_id",
+                     "candidate_id")
         [:batch_size]
     ):
         last = rows[-1][0]
         vectors = np.stack([np.frombuffer(bytes(row[1]), EMBEDDING_DTYPE) for row in rows])
         matches = matching.identify(vectors, gallery, threshold=match_threshold(),
                                     margin=settings.FACEWEB_MATCH_MARGIN)
-        for (pk, _, person, distance, rejected), match in zip(rows, matches, strict=True):
+        for (pk, _, person, distance, rejected, candidate), match in zip(
+            rows, matches, strict=True
+        ):
             now = match.person_id if match.person_id != rejected else None
-            if now == person and match.distance == distance:
+            possible = match.candidate if match.candidate != rejected else None
+            if (now, match.distance, possible) == (person, distance, candidate):
                 continue
             update = {"person_id": now, "distance": match.distance, "updated_at": timezone.now(),
-                      "decision": Face.Decision.AUTO if now else Face.Decision.UNKNOWN}
+                      "decision": Face.Decision.AUTO if now else Face.Decision.UNKNOWN,
+                      "candidate_id": possible}
             if now is None and person is not None:
                 update["cluster"] = None  # unknown again: to be grouped
             # Only if nobody decided about the face meanwhile.

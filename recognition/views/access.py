@@ -36,5 +36,5 @@ def visible_photo(request, pk: int) -> Photo:
 def visible_face(request, pk: int) -> Face:
     photos = selectors.photos_visible_to(user=request.user)
     return get_object_or_404(
-        Face.objects.select_related("photo", "person"), pk=pk, photo__in=photos
+        Face.objects.select_related("photo", "person", "candidate"), pk=pk, photo__in=photos
     )

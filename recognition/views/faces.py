@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -15,6 +15,7 @@ from recognition.forms import FaceAssignForm
 from recognition.models import Face
 from recognition.pipeline import matching
 from recognition.views.access import staff_required, visible_face
+from recognition.views.photos import face_band, face_words
 
 
 @login_required
@@ -34,6 +35,10 @@ def face_detail(request, pk: int):
     panel = "panel" in request.GET
     return render(request, f"recognition/{'_face_panel' if panel else 'face_detail'}.html", {
         "face": face, "nearest": nearest, "threshold": threshold, "scores": scores,
+        "band": face_band(face), "words": face_words(face, threshold),
+        # Who the face is said, or possibly, to be: its uploader may say it is not them.
+        "said": face.person or face.candidate,
+        "may_reject": request.user.is_staff or face.photo.uploaded_by_id == request.user.pk,
         "assign_form": FaceAssignForm(prefix=f"face{face.pk}") if request.user.is_staff else None,
         # Where the actions lead back to: the page that shows the panel, else the photo.
         "next": request.GET.get("next") or reverse("recognition:photo_detail", args=[face.photo_id]),
@@ -62,7 +67,7 @@ def face_assign(request, pk: int):
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:
-            messages.success(request, f"Face {face.pk} is {face.person.name}; it is now one of "
+            messages.success(request, f"This face is {face.person.name}; it is now one of "
                              "their reference faces.")
     else:
         messages.error(request, " ".join(form.non_field_errors() or ["Check the form."]))
@@ -78,11 +83,16 @@ def face_not_a_face(request, pk: int):
     return _back(request, face)
 
 
-@staff_required
+@login_required
 @require_POST
 def face_not_this_person(request, pk: int):
-    face = get_object_or_404(Face.objects.select_related("person"), pk=pk)
-    name = face.person.name if face.person_id else "this person"
+    """Staff, or the uploader of the photo: "this is not X" (a match, an assignment, or a
+    possibly)."""
+    face = visible_face(request, pk)
+    if not (request.user.is_staff or face.photo.uploaded_by_id == request.user.pk):
+        raise PermissionDenied
+    said = face.person or face.candidate
+    name = said.name if said else "this person"
     try:
         services.face_mark_not_this_person(face=face)
     except ValidationError as exc:

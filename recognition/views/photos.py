@@ -20,6 +20,7 @@ from recognition import files, selectors, services
 from recognition.forms import HistoryFilterForm, UploadForm
 from recognition.models import Face, Person, Photo
 from recognition.pipeline import image as images
+from recognition.pipeline import matching
 from recognition.views.access import visible_face, visible_photo
 
 THUMBNAIL_SIDE = 320
@@ -29,7 +30,8 @@ HISTORY_PAGE_SIZE = 24
 
 @dataclass(frozen=True)
 class FaceBox:
-    """A face as the result page shows it: its box over the photo, in % of the photo's size."""
+    """A face as the result page shows it: its box over the photo, in % of the photo's size,
+    and how sure the app is of who it is."""
 
     face: Face
     number: int
@@ -37,26 +39,60 @@ class FaceBox:
     top: float
     width: float
     height: float
+    threshold: float = 0.0
 
     @property
     def name(self) -> str:
-        return self.face.person.name if self.face.person_id else "Unknown"
+        if self.face.person_id:
+            return self.face.person.name
+        return f"{self.face.candidate.name}?" if self.face.candidate_id else "Unknown"
+
+    @property
+    def band(self) -> str:
+        """confirmed (a person said so), recognised, possible (a guess offered) or unknown."""
+        return face_band(self.face)
+
+    @property
+    def words(self) -> str:
+        """How sure, in words: see matching.confidence."""
+        return face_words(self.face, self.threshold)
 
     @property
     def expression_score(self) -> float:
         return self.face.expression_scores.get(self.face.expression, 0.0)
 
 
+def face_band(face: Face) -> str:
+    if face.decision == Face.Decision.ASSIGNED:
+        return "confirmed"
+    if face.decision == Face.Decision.AUTO:
+        return "recognised"
+    return "possible" if face.candidate_id else "unknown"
+
+
+def face_words(face: Face, threshold: float) -> str:
+    band = face_band(face)
+    if band == "confirmed":
+        return "confirmed by a person"
+    if band == "recognised":
+        return matching.confidence(face.distance, threshold)
+    if band == "possible":
+        return "possibly: not sure enough to name"
+    return "no one enrolled yet" if face.distance is None else "like no one enrolled"
+
+
 def face_boxes(photo: Photo) -> list[FaceBox]:
     """The photo's faces with their boxes; boxes are in pixels of the upright photo."""
     if not (photo.width and photo.height):
         return []
+    threshold = services.match_threshold()
     boxes = []
     for number, face in enumerate(photo.faces.all(), start=1):
         x1, y1, x2, y2 = face.box
         boxes.append(FaceBox(
             face, number, left=100 * x1 / photo.width, top=100 * y1 / photo.height,
             width=100 * (x2 - x1) / photo.width, height=100 * (y2 - y1) / photo.height,
+            threshold=threshold,
         ))
     return boxes
 

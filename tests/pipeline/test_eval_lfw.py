@@ -184,3 +184,13 @@ def test_the_command_reports_every_figure_on_real_lfw_photos(data_dir, tmp_path)
     assert sum(summary["faces_found"].values()) == summary["photos"]
     assert summary["mean_distance_same"] < summary["mean_distance_different"]
     assert set(summary["median_ms_per_photo"]) == {"detect", "align", "embed"}
+
+
+def test_pairs_fall_into_the_products_confidence_words_with_their_share_of_same_people():
+    distances = np.array([0.2, 0.3, 0.4, 0.45, 0.46, 0.9])
+    same = np.array([True, True, False, True, False, False])
+    bands = eval_lfw.confidence_bands(distances, same, threshold=0.42)
+    assert bands["very likely"] == {"pairs": 2, "same_share": 1.0}
+    assert bands["likely"] == {"pairs": 1, "same_share": 0.0}
+    assert bands["possibly"] == {"pairs": 2, "same_share": 0.5}
+    assert bands["unlikely"] == {"pairs": 1, "same_share": 0.0}

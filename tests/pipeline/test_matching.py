@@ -96,9 +96,27 @@ def test_the_runner_up_must_be_at_least_the_margin_further_away():
     # Person 1 at 0.25, person 2 at 0.5: a margin of exactly 0.25 still tells them apart.
     refs = gallery((1, v(x0=1, x1=0.25)), (2, v(x0=1, x2=0.5)))
     assert matching.identify(probe[None], refs, threshold=0.75, margin=0.25) == [Match(1, 0.25)]
+    # Too close to call: unknown, with the nearest offered as "possibly".
     assert matching.identify(probe[None], refs, threshold=0.75, margin=0.375) == [
-        Match(None, 0.25)
+        Match(None, 0.25, candidate=1)
     ]
+
+
+def test_a_face_just_beyond_the_threshold_is_possibly_the_nearest_person_and_no_further():
+    refs = gallery((7, v(x0=1)))
+    near, far = v(x0=1, x1=0.5), v(x0=1, x1=0.625)  # 0.5 and 0.625 from person 7
+    threshold = 0.5 - matching.POSSIBLE_BAND  # near is within the band, far beyond it
+    assert matching.identify(np.stack([near, far]), refs, threshold=threshold, margin=0) == [
+        Match(None, 0.5, candidate=7), Match(None, 0.625)
+    ]
+
+
+@pytest.mark.parametrize(("distance", "words"), [
+    (0.30, "very likely"), (0.33, "very likely"), (0.35, "likely"), (0.42, "likely"),
+    (0.45, "possibly"), (0.48, "possibly"), (0.50, "unlikely"),
+])
+def test_confidence_words_follow_the_distance_around_the_threshold(distance, words):
+    assert matching.confidence(distance, 0.42) == words
 
 
 def test_each_person_counts_with_their_nearest_reference():

@@ -626,3 +626,27 @@ def test_re_identification_leaves_faces_a_person_assigned_alone():
     services.faces_reidentify(force=True)
     assigned.refresh_from_db()
     assert (assigned.person, assigned.decision) == (bea, Face.Decision.ASSIGNED)
+
+
+def test_a_face_just_beyond_the_threshold_is_possibly_its_nearest_person_until_turned_down(
+    fake_pipeline
+):
+    ada = make_person("Ada")
+    make_face(vector=embedding(1), person=ada, reference=True)
+    # The stand-in pipeline's threshold is 0.6: 0.63 is beyond it, within the band.
+    face = analysed(fake_pipeline, face_result(near(embedding(1), 0.63))).faces.get()
+    assert (face.person, face.candidate, face.decision) == (None, ada, Face.Decision.UNKNOWN)
+    services.face_mark_not_this_person(face=face)
+    face.refresh_from_db()
+    assert face.candidate is None and face.rejected_person == ada
+    services.faces_reidentify(force=True)
+    face.refresh_from_db()
+    assert face.candidate is None  # not offered as Ada again
+
+
+def test_re_identification_offers_a_possibly_for_someone_enrolled_since():
+    face = make_face(vector=near(embedding(1), 0.45))  # the product's threshold is 0.42
+    make_face(vector=embedding(1), person=(ada := make_person("Ada")), reference=True)
+    services.faces_reidentify()
+    face.refresh_from_db()
+    assert (face.person, face.candidate) == (None, ada)

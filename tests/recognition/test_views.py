@@ -165,7 +165,7 @@ def test_a_user_sees_their_own_photos_and_staff_see_everyones(client, alice, bob
     assert f'/photos/{alices.pk}/"' in everyone and f'/photos/{bobs.pk}/"' in everyone
 
 
-@pytest.mark.parametrize("action", ["face_assign", "face_not_a_face", "face_not_this_person"])
+@pytest.mark.parametrize("action", ["face_assign", "face_not_a_face"])
 def test_only_staff_can_correct_a_face_even_on_their_own_photo(client, alice, action):
     face = photo_of(alice, make_person("Ada")).faces.get()
     response = client_for(client, alice).post(reverse(f"recognition:{action}", args=[face.pk]),
@@ -173,6 +173,20 @@ def test_only_staff_can_correct_a_face_even_on_their_own_photo(client, alice, ac
     assert response.status_code == 403
     face.refresh_from_db()
     assert face.person.name == "Ada"
+
+
+def test_the_uploader_can_say_a_face_in_their_photo_is_not_someone_and_others_cannot(
+    client, alice, bob
+):
+    face = photo_of(alice, make_person("Ada")).faces.get()
+    url = reverse("recognition:face_not_this_person", args=[face.pk])
+    assert client_for(client, bob).post(url).status_code == 404  # not bob's to see
+    panel = client_for(client, alice).get(
+        reverse("recognition:face_detail", args=[face.pk]) + "?panel").content.decode()
+    assert "No, not Ada" in panel and "Yes, this is Ada" not in panel  # naming is for staff
+    client.post(url)
+    face.refresh_from_db()
+    assert face.person is None and face.rejected_person.name == "Ada"
 
 
 # --- Recognise: uploads ------------------------------------------------------------------------
@@ -255,7 +269,8 @@ def test_the_photo_page_draws_a_box_per_face_with_the_name_or_unknown(client, al
     assert "1. Ada" in html and "2. Unknown" in html
     # Boxes are placed in % of the photo: the second face starts at x=60 of 200 px.
     assert "left:30.000%" in html
-    assert "distance 0.30" in html and "neutral 100%" in html
+    assert "very likely" in html and "neutral 100%" in html  # 0.30 from Ada, in words
+    assert 'class="face-box recognised"' in html and 'class="face-box unknown"' in html
 
 
 def test_a_failed_photo_says_why(client, alice):
@@ -656,3 +671,20 @@ def test_a_front_server_can_send_the_file_after_the_apps_check(
     assert response[header] == expected
     other = client_for(client, bob).get(reverse("recognition:photo_image", args=[photo.pk]))
     assert other.status_code == 404 and header not in other
+
+
+def test_possibly_faces_wait_on_the_unknown_page_for_a_yes_or_a_no(client, staff):
+    ada = make_person("Ada")
+    make_face(vector=embedding(1), person=ada, reference=True)
+    yes, no = (make_face(photo_of(staff), vector=near(embedding(1), 0.45, seed)) for seed in (1, 2))
+    Face.objects.filter(pk__in=[yes.pk, no.pk]).update(candidate=ada)
+    page = client_for(client, staff).get(reverse("recognition:unknown_faces"))
+    assert [f.pk for f in page.context["unknown"].possible] == [no.pk, yes.pk]
+    assert "Possibly <strong>Ada</strong>?" in page.content.decode()
+    client.post(reverse("recognition:face_assign", args=[yes.pk]), {f"face{yes.pk}-person": ada.pk})
+    client.post(reverse("recognition:face_not_this_person", args=[no.pk]))
+    yes.refresh_from_db()
+    no.refresh_from_db()
+    assert (yes.person, yes.decision, yes.candidate) == (ada, Face.Decision.ASSIGNED, None)
+    assert (no.person, no.candidate, no.rejected_person) == (None, None, ada)
+    assert client.get(reverse("recognition:unknown_faces")).context["unknown"].possible == []

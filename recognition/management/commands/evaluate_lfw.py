@@ -29,7 +29,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         # TensorFlow loads only when the command runs, never when Django lists commands.
-        from recognition.pipeline import analyse, detectors, eval_lfw, loader
+        from recognition.pipeline import analyse, detectors, eval_lfw, loader, spec
         from recognition.pipeline.image import load_image
 
         images: Path = options["images"]
@@ -68,7 +68,7 @@ class Command(BaseCommand):
             describe=describe,
             progress=progress,
         )
-        summary = eval_lfw.summarise(pairs, descriptors) | {
+        summary = eval_lfw.summarise(pairs, descriptors, threshold=spec.DEFAULT_THRESHOLD) | {
             "pairs_file": str(options["pairs"]),
             "detector": detector.name,
             "photos": len(descriptors),
@@ -111,6 +111,14 @@ class Command(BaseCommand):
             f"(threshold {s['tar_at_far_0.1%_threshold']:.3f})"
         )
         write(f"ROC AUC: {s['roc_auc']:.5f}")
+        write(
+            f"in the product's words at threshold {s['confidence_threshold']:.2f}: "
+            + "; ".join(
+                f"{word} {band['pairs']} pairs, "
+                + ("-" if band["same_share"] is None else f"{band['same_share']:.1%} same")
+                for word, band in s["confidence_bands"].items()
+            )
+        )
         write(
             f"mean distance: same {s['mean_distance_same']:.3f}, "
             f"different {s['mean_distance_different']:.3f}"

@@ -69,3 +69,16 @@ def test_not_this_person_on_an_unknown_face_is_a_400(api, staff):
     response = api(staff).post(f"/api/v1/faces/{face.pk}/not-this-person/")
     assert response.status_code == 400
     assert response.json()["error"]["message"] == "This face is not matched to anyone."
+
+
+def test_a_face_says_how_sure_in_words_and_who_it_possibly_is(api, staff):
+    ada = make_person("Ada")
+    make_face(vector=embedding(1), person=ada, reference=True)
+    sure = make_face(vector=near(embedding(1), 0.2), person=ada)
+    Face.objects.filter(pk=sure.pk).update(decision=Face.Decision.AUTO, distance=0.2)
+    maybe = make_face(vector=near(embedding(1), 0.45))
+    Face.objects.filter(pk=maybe.pk).update(candidate=ada, distance=0.45)
+    read = {f.pk: api(staff).get(f"/api/v1/faces/{f.pk}/").json() for f in (sure, maybe)}
+    assert (read[sure.pk]["confidence"], read[sure.pk]["possibly"]) == ("very likely", None)
+    assert read[maybe.pk]["confidence"] == "possibly" and read[maybe.pk]["person"] is None
+    assert read[maybe.pk]["possibly"]["id"] == ada.pk

@@ -216,6 +216,7 @@ class AuditEvent(models.Model):
         EXPORT = "export", "Exported a person's data"
         ASSIGN = "assign", "Assigned a face to a person"
         NOT_A_FACE = "not_a_face", "Deleted a detection as not a face"
+        RESTORE_FACE = "restore_face", "Undid deleting a detection as not a face"
         MERGE = "merge", "Merged two people"
         DELETE_PERSON = "delete_person", "Deleted a person"
         DELETE_PHOTO = "delete_photo", "Deleted a photo"

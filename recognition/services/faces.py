@@ -4,11 +4,15 @@ a face, not this person); unknown faces grouped by who they probably are."""
 
 from __future__ import annotations
 
+import base64
+import contextlib
+
 import numpy as np
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.files import File
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -130,13 +134,59 @@ def person_reference_remove(*, person: Person, face: Face) -> Face:
     return face
 
 
-def face_mark_not_a_face(*, face: Face, actor: AbstractBaseUser | None = None) -> None:
-    """Delete a false detection (and its crop). Analysing the photo again may find it again."""
+# A face deleted as not a face, as face_restore needs it: every field but the id, the crop
+# as base64 of its JPEG, the descriptor as base64.
+RESTORED_FIELDS = (
+    "photo_id", "box", "landmarks", "detection_score", "model_version", "expression",
+    "expression_scores", "person_id", "decision", "distance", "is_reference", "candidate_id",
+    "rejected_person_id",
+)
+
+
+def face_mark_not_a_face(*, face: Face, actor: AbstractBaseUser | None = None) -> dict:
+    """Delete a false detection (and its crop). Analysing the photo again may find it again.
+    Returns what ``face_restore`` needs to undo it (for the session of who did it: it holds
+    the face's descriptor and crop)."""
     audit(actor=actor, action=AuditEvent.Action.NOT_A_FACE, target=f"face {face.pk}",
           detail=f"in photo {face.photo_id}")
+    snapshot = {name: getattr(face, name) for name in RESTORED_FIELDS}
+    snapshot["embedding"] = base64.b64encode(bytes(face.embedding)).decode()
+    snapshot["crop"] = ""
+    if face.crop:
+        with contextlib.suppress(OSError), face.crop.open("rb") as f:
+            snapshot["crop"] = base64.b64encode(f.read()).decode()
     crop = face.crop
     face.delete()
     transaction.on_commit(lambda: files.delete([crop]))
+    return snapshot
+
+
+def face_restore(*, snapshot: dict, actor: AbstractBaseUser | None = None) -> Face:
+    """Undo ``face_mark_not_a_face``: the face again, as it was, under a new id. Raises
+    ValidationError when its photo (or the person it was assigned to) is gone since."""
+    if not Photo.objects.filter(pk=snapshot["photo_id"]).exists():
+        raise ValidationError("Its photo has been deleted since.")
+    if snapshot["person_id"] and not Person.objects.filter(pk=snapshot["person_id"]).exists():
+        raise ValidationError("The person it showed has been deleted since.")
+    face = Face(**{name: snapshot[name] for name in RESTORED_FIELDS},
+                embedding=base64.b64decode(snapshot["embedding"]))
+    for name in ("candidate_id", "rejected_person_id"):
+        if getattr(face, name) and not Person.objects.filter(pk=getattr(face, name)).exists():
+            setattr(face, name, None)
+    written = []
+    if snapshot["crop"]:
+        files.store(face.crop, files.stored_name("JPEG"),
+                    ContentFile(base64.b64decode(snapshot["crop"])))
+        written.append(face.crop)
+    try:
+        with transaction.atomic():
+            face.save()
+            audit(actor=actor, action=AuditEvent.Action.RESTORE_FACE, target=f"face {face.pk}",
+                  detail=f"in photo {face.photo_id}")
+    except BaseException:
+        files.delete(written)
+        raise
+    return face
 
 
 def face_mark_not_this_person(*, face: Face) -> Face:

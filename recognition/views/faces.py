@@ -15,7 +15,7 @@ from recognition.forms import FaceAssignForm
 from recognition.models import Face
 from recognition.pipeline import matching
 from recognition.views.access import staff_required, visible_face
-from recognition.views.photos import face_band, face_words
+from recognition.views.photos import UNDO_KEY, face_band, face_words
 
 
 @login_required
@@ -77,10 +77,28 @@ def face_assign(request, pk: int):
 @staff_required
 @require_POST
 def face_not_a_face(request, pk: int):
+    """Delete a false detection; the photo page offers to undo it (from this session)."""
     face = get_object_or_404(Face, pk=pk)
-    services.face_mark_not_a_face(face=face, actor=request.user)
+    request.session[UNDO_KEY] = services.face_mark_not_a_face(face=face, actor=request.user)
     messages.success(request, "Marked as not a face; it is gone from the results.")
     return _back(request, face)
+
+
+@staff_required
+@require_POST
+def face_restore(request):
+    """Undo the last "not a face" of this session."""
+    snapshot = request.session.pop(UNDO_KEY, None)
+    if snapshot is None:
+        messages.error(request, "There is nothing to undo.")
+        return redirect("recognition:recognise")
+    try:
+        services.face_restore(snapshot=snapshot, actor=request.user)
+    except ValidationError as exc:
+        messages.error(request, "The face cannot be brought back: " + " ".join(exc.messages))
+        return redirect("recognition:recognise")
+    messages.success(request, "The face is back.")
+    return redirect("recognition:photo_detail", pk=snapshot["photo_id"])
 
 
 @login_required

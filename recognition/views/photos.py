@@ -26,6 +26,8 @@ from recognition.views.access import visible_face, visible_photo
 THUMBNAIL_SIDE = 320
 DISPLAY_SIDE = 2560  # a JPEG for a photo in a format browsers cannot show
 HISTORY_PAGE_SIZE = 24
+# The session's last face deleted as "not a face" (services.face_mark_not_a_face), to undo.
+UNDO_KEY = "undo_not_a_face"
 
 
 @dataclass(frozen=True)
@@ -168,7 +170,25 @@ def photo_status(request, pk: int):
 @login_required
 def photo_detail(request, pk: int):
     photo = visible_photo(request, pk)
-    return render(request, "recognition/photo_detail.html", _result_context(photo))
+    undo = request.session.get(UNDO_KEY)
+    return render(request, "recognition/photo_detail.html", _result_context(photo) | {
+        "undo": undo is not None and undo["photo_id"] == photo.pk,
+    })
+
+
+@login_required
+def photo_delete(request, pk: int):
+    """A confirmation page (GET), then the deletion of the photo, its faces and files (POST):
+    for its uploader and staff."""
+    photo = get_object_or_404(selectors.photos_visible_to(user=request.user), pk=pk)
+    if request.method == "POST":
+        services.photo_delete(photo=photo, actor=request.user)
+        messages.success(request, f"Photo {pk} and its faces were deleted.")
+        return redirect("recognition:history")
+    references = photo.faces.filter(is_reference=True).select_related("person")
+    return render(request, "recognition/photo_delete.html", {
+        "photo": photo, "references": references,
+    })
 
 
 @login_required

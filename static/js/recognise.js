@@ -10,6 +10,12 @@ const STATUS_TEXT = { pending: 'Waiting for the worker…', processing: 'Finding
 
 // Uploads go one after another (each with its own progress); analyses run in the worker.
 let uploads = Promise.resolve();
+// Files chosen but not yet handed to the server: leaving the page now would lose them, so the
+// browser asks first. Once uploaded, a photo is safe whatever the page does.
+let unsent = 0;
+window.addEventListener('beforeunload', (event) => {
+  if (unsent) event.preventDefault();
+});
 
 function card(name) {
   const item = document.createElement('li');
@@ -96,16 +102,21 @@ function add(file, source) {
     view.fail(`${file.name} is not a photo (${file.type || 'unknown type'}); choose JPEG, PNG, WebP, AVIF or HEIC photos.`);
     return;
   }
+  unsent += 1;
   uploads = uploads.then(async () => {
-    view.state('Preparing…');
-    const { file: small, error } = await shrink(file);
-    if (error) {
-      view.fail(error);
-      return;
+    try {
+      view.state('Preparing…');
+      const { file: small, error } = await shrink(file);
+      if (error) {
+        view.fail(error);
+        return;
+      }
+      view.state(small === file ? 'Uploading…' : 'Uploading (resized)…');
+      const photo = await send(small, source, view, file);
+      if (photo) showResult(photo, view);  // not awaited: the next upload starts now
+    } finally {
+      unsent -= 1;
     }
-    view.state(small === file ? 'Uploading…' : 'Uploading (resized)…');
-    const photo = await send(small, source, view, file);
-    if (photo) showResult(photo, view);  // not awaited: the next upload starts now
   });
 }
 

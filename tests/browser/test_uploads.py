@@ -63,3 +63,24 @@ def test_heic_and_big_photos_are_analysed_and_dated_and_a_second_copy_is_not_sto
         "Done (sent before)", timeout=ANALYSIS_MS
     )
     assert Photo.objects.count() == 2
+
+
+def test_leaving_while_photos_are_still_uploading_asks_first_and_not_after(page, photos):
+    sign_in(page, "ann")
+    held, dialogs = [], []
+    page.route("**/photos/upload/", lambda route: held.append(route))  # held until released
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.type), dialog.dismiss()))
+    upload(page, photos / "obama.jpg")
+    card = page.locator(".upload", has_text="obama.jpg")
+    expect(card.locator("[data-state]")).to_have_text("Uploading…")
+    page.close(run_before_unload=True)  # the tab asks; dismissing it keeps the page
+    expect(card.locator("[data-state]")).to_have_text("Uploading…")
+    assert dialogs == ["beforeunload"]
+    held[0].continue_()
+    expect(card.locator("[data-state]")).to_have_text("Done", timeout=ANALYSIS_MS)
+    # Nothing left to lose: leaving would not ask.
+    assert not page.evaluate("""() => {
+        const leaving = new Event('beforeunload', { cancelable: true });
+        window.dispatchEvent(leaving);
+        return leaving.defaultPrevented;
+    }""")

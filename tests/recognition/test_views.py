@@ -688,3 +688,43 @@ def test_possibly_faces_wait_on_the_unknown_page_for_a_yes_or_a_no(client, staff
     assert (yes.person, yes.decision, yes.candidate) == (ada, Face.Decision.ASSIGNED, None)
     assert (no.person, no.candidate, no.rejected_person) == (None, None, ada)
     assert client.get(reverse("recognition:unknown_faces")).context["unknown"].possible == []
+
+
+# --- Deleting a photo; undoing "not a face" ----------------------------------------------------
+
+
+def test_a_photo_is_deleted_by_its_uploader_after_a_confirmation(client, alice, bob):
+    photo = photo_of(alice, None)
+    url = reverse("recognition:photo_delete", args=[photo.pk])
+    assert client_for(client, bob).post(url).status_code == 404
+    page = client_for(client, alice).get(url)
+    assert b"Yes, delete this photo" in page.content and Photo.objects.filter(pk=photo.pk).exists()
+    done = client.post(url, follow=True)
+    assert done.redirect_chain[-1][0] == reverse("recognition:history")
+    assert f"Photo {photo.pk} and its faces were deleted." in done.content.decode()
+    assert not Photo.objects.filter(pk=photo.pk).exists() and not Face.objects.exists()
+
+
+def test_deleting_a_photo_with_reference_faces_says_whose(client, staff):
+    ada = make_person("Ada")
+    photo = photo_of(staff)
+    make_face(photo, person=ada, reference=True)
+    page = client_for(client, staff).get(reverse("recognition:photo_delete", args=[photo.pk]))
+    assert "It holds reference faces of Ada" in page.content.decode()
+
+
+def test_not_a_face_can_be_undone_from_the_photo_page(client, staff):
+    ada = make_person("Ada")
+    photo = photo_of(staff)
+    face = make_face(photo, person=ada, reference=True, vector=embedding(3))
+    crop = face.crop.read()
+    client_for(client, staff).post(reverse("recognition:face_not_a_face", args=[face.pk]))
+    assert not Face.objects.exists()
+    page = client.get(reverse("recognition:photo_detail", args=[photo.pk])).content.decode()
+    assert "A face of this photo was removed as not a face." in page
+    client.post(reverse("recognition:face_restore"))
+    back = Face.objects.get()
+    assert (back.photo, back.person, back.is_reference, back.box) == (photo, ada, True, face.box)
+    assert bytes(back.embedding) == bytes(face.embedding) and back.crop.read() == crop
+    again = client.post(reverse("recognition:face_restore"), follow=True).content.decode()
+    assert "There is nothing to undo." in again and Face.objects.count() == 1

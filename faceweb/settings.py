@@ -343,6 +343,10 @@ FACEWEB_GROUP_MIN_SIZE = env_int("FACEWEB_GROUP_MIN_SIZE", 2)
 # FACEWEB_GROUP_MAX_FACES unknown faces are (grouping 5,000 takes ~2 s and 100 MB).
 FACEWEB_GROUP_MIN_FACE_PX = env_int("FACEWEB_GROUP_MIN_FACE_PX", 40)
 FACEWEB_GROUP_MAX_FACES = env_int("FACEWEB_GROUP_MAX_FACES", 5000)
+# A face smaller than this (shorter side of its box, pixels) is refused as a reference photo:
+# too little detail to stand for a person (the detector itself finds faces from about 10 px).
+# The same size as FACEWEB_GROUP_MIN_FACE_PX.
+FACEWEB_ENROL_MIN_FACE_PX = env_int("FACEWEB_ENROL_MIN_FACE_PX", 40)
 FACEWEB_MAX_UPLOAD_BYTES = env_int("FACEWEB_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
 # An analysis running this long is hung (e.g. a deadlocked library): the pool kills its
 # process and starts a fresh one. Leave room for the first photo of a worker process, which

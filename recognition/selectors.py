@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
-from django.db.models import Count, Exists, Max, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, Max, Min, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
@@ -194,7 +194,9 @@ def unknown_faces(
             unknown.filter(candidate__isnull=False).select_related("candidate").order_by("-id")
             [:limit]
         ),
-        groups=[UnknownGroup(g, people.get(pid)) for g, pid in zip(groups, looks_like, strict=True)],
+        groups=[
+            UnknownGroup(g, people.get(pid)) for g, pid in zip(groups, looks_like, strict=True)
+        ],
         total_groups=total,
         alone=alone,
         waiting=Face.objects.filter(decision=Face.Decision.UNKNOWN, cluster__isnull=True).count(),
@@ -221,11 +223,16 @@ def dashboard_stats(
     *, user, days: int = 30, top_people: int = 10, recent: int = 8, today: date | None = None
 ) -> DashboardStats:
     """Counts for the dashboard over the photos ``user`` may see (staff: all), in a fixed
-    number of queries. ``per_day`` covers the last ``days`` days up to ``today``, zeros
-    included."""
+    number of queries. ``per_day`` covers the days up to ``today`` since the first photo, at
+    least a week and at most ``days`` days, zeros included."""
     today = today or timezone.localdate()
-    first_day = today - timedelta(days=days - 1)
     photos = photos_visible_to(user=user)
+    first = photos.aggregate(first=Min("created_at"))["first"]
+    first_day = today - timedelta(days=days - 1)
+    if first is not None:
+        first_day = max(first_day, min(timezone.localdate(first), today - timedelta(days=6)))
+    else:
+        first_day = today - timedelta(days=6)
     faces = Face.objects.filter(photo__in=photos)
     totals = faces.aggregate(
         faces=Count("id"), recognised=Count("id", filter=Q(person__isnull=False))
@@ -267,7 +274,7 @@ def dashboard_stats(
         statuses=statuses,
         per_day=[
             (day, *by_day.get(day, (0, 0)))
-            for day in (first_day + timedelta(days=i) for i in range(days))
+            for day in (today - timedelta(days=i) for i in range((today - first_day).days, -1, -1))
         ],
         expressions=expressions,
         expressions_by_person=sorted(

@@ -49,6 +49,10 @@ def face_assign(
         face.is_reference = True
         face.candidate = None
         face.save()  # also moves updated_at, which tells every worker's gallery cache
+        # An enrolment photo waiting for "choose which face" has its answer now.
+        Photo.objects.filter(pk=face.photo_id, purpose=Photo.Purpose.ENROL, person=person).exclude(
+            error=""
+        ).update(error="")
         audit(actor=actor, action=AuditEvent.Action.ASSIGN, target=f"face {face.pk}",
               detail=f"to {person.name} (person {person.pk})")
     return face
@@ -89,9 +93,17 @@ def person_enrol(*, person: Person, photo: Photo, face: Face | None = None) -> F
             )
         if len(faces) > 1:
             raise ValidationError(
-                f"This photo shows {len(faces)} faces; choose which one is {person.name}."
+                f"This photo shows {len(faces)} faces; open it and choose which one is "
+                f"{person.name}."
             )
         face = faces[0]
+        x1, y1, x2, y2 = face.box
+        if min(x2 - x1, y2 - y1) < settings.FACEWEB_ENROL_MIN_FACE_PX:
+            raise ValidationError(
+                f"The face in this photo is too small to recognise {person.name} by "
+                f"({min(x2 - x1, y2 - y1):.0f} pixels across; at least "
+                f"{settings.FACEWEB_ENROL_MIN_FACE_PX} are needed). Use a closer photo."
+            )
     elif face.photo_id != photo.pk:
         raise ValidationError("That face is not in this photo.")
     return face_assign(face=face, person=person)

@@ -39,10 +39,21 @@ def face_detail(request, pk: int):
         # Who the face is said, or possibly, to be: its uploader may say it is not them.
         "said": face.person or face.candidate,
         "may_reject": request.user.is_staff or face.photo.uploaded_by_id == request.user.pk,
-        "assign_form": FaceAssignForm(prefix=f"face{face.pk}") if request.user.is_staff else None,
+        "assign_form": FaceAssignForm(
+            prefix=f"face{face.pk}", initial={"person": _enrolling(face)}
+        ) if request.user.is_staff else None,
         # Where the actions lead back to: the page that shows the panel, else the photo.
         "next": request.GET.get("next") or reverse("recognition:photo_detail", args=[face.photo_id]),
     })
+
+
+def _enrolling(face: Face) -> int | None:
+    """The person an enrolment photo is for, when this face of it is not theirs yet: the
+    choice the form starts with."""
+    photo = face.photo
+    if photo.purpose == photo.Purpose.ENROL and face.person_id != photo.person_id:
+        return photo.person_id
+    return None
 
 
 def _back(request, face: Face):

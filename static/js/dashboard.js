@@ -24,17 +24,23 @@ new Chart(document.getElementById('chart-days'), {
   options: { scales: { x: { stacked: true }, y: { stacked: true, ticks: { precision: 0 } } } },
 });
 
+// The donut's legend carries each expression's count and share: the values, in words too.
+const total = expressions.reduce((sum, e) => sum + data.expressions[e], 0);
+const share = (n) => (total ? Math.round((100 * n) / total) : 0);
 new Chart(document.getElementById('chart-expressions'), {
   type: 'doughnut',
   data: {
-    labels: expressions,
+    labels: expressions.map((e) => `${e}: ${data.expressions[e]} (${share(data.expressions[e])}%)`),
     datasets: [{ data: expressions.map((e) => data.expressions[e]), backgroundColor: expressions.map(colour) }],
   },
-  options: { plugins: { legend: { position: 'right' } } },
+  options: { plugins: { legend: { position: 'bottom' } } },
 });
 
 const people = document.getElementById('chart-people');
 if (people) {
+  // A row per person, every name labelled: the chart grows with the people, not the labels
+  // shrinking away on a phone.
+  people.parentElement.style.height = `${Math.max(240, 40 + 30 * data.byPerson.length)}px`;
   new Chart(people, {
     type: 'bar',
     data: {
@@ -45,7 +51,10 @@ if (people) {
     },
     options: {
       indexAxis: 'y',
-      scales: { x: { stacked: true, ticks: { precision: 0 } }, y: { stacked: true } },
+      scales: {
+        x: { stacked: true, ticks: { precision: 0 } },
+        y: { stacked: true, ticks: { autoSkip: false } },
+      },
     },
   });
 }

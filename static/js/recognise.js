@@ -7,6 +7,15 @@ const dropzone = uploader.querySelector('[data-dropzone]');
 const input = dropzone.querySelector('input[type="file"]');
 const list = document.querySelector('[data-uploads]');
 const STATUS_TEXT = { pending: 'Waiting for the worker…', processing: 'Finding faces…' };
+const summary = document.querySelector('[data-upload-summary]');
+const counts = { chosen: 0, done: 0, failed: 0 };
+
+// "3 of 5 photos done, 1 failed": what the status line says when a photo finishes or fails.
+function summarise(outcome) {
+  counts[outcome] += 1;
+  const failed = counts.failed ? `, ${counts.failed} failed` : '';
+  summary.textContent = `${counts.done} of ${counts.chosen} photos done${failed}.`;
+}
 
 // Uploads go one after another (each with its own progress); analyses run in the worker.
 let uploads = Promise.resolve();
@@ -33,6 +42,7 @@ function card(name) {
     progress,
     state(text) { item.querySelector('[data-state]').textContent = text; },
     fail(message) {
+      summarise('failed');
       progress.remove();
       item.classList.add('failed');
       item.querySelector('[data-state]').textContent = 'Not uploaded';
@@ -86,6 +96,7 @@ async function showResult(photo, view) {
   const response = await fetch(photo.result_url);
   view.progress.remove();
   const outcome = done.status === 'done' ? 'Done' : 'Failed';
+  summarise(done.status === 'done' ? 'done' : 'failed');
   // The same file sent before is not stored twice: its earlier result is shown.
   view.state(photo.duplicate ? `${outcome} (sent before)` : outcome);
   const head = view.item.querySelector('.upload-name');
@@ -97,6 +108,7 @@ async function showResult(photo, view) {
 }
 
 function add(file, source) {
+  counts.chosen += 1;
   const view = card(file.name);
   if (!isPhoto(file)) {
     view.fail(`${file.name} is not a photo (${file.type || 'unknown type'}); choose JPEG, PNG, WebP, AVIF or HEIC photos.`);

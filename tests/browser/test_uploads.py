@@ -38,6 +38,9 @@ def test_heic_and_big_photos_are_analysed_and_dated_and_a_second_copy_is_not_sto
         card = page.locator(".upload", has_text=path.name)
         expect(card.locator("[data-state]")).to_have_text("Done", timeout=ANALYSIS_MS)
         expect(card.locator(".face-tag")).to_have_text("1. Unknown")
+    # Screen readers hear one summary, not every card's every change.
+    expect(page.locator("[data-upload-summary]")).to_have_text("2 of 2 photos done.")
+    assert page.locator("[aria-live]").count() == 0
     shot(page, "15-heic-and-big")
 
     stored = {p.original_name: p for p in Photo.objects.all()}

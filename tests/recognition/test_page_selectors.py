@@ -139,3 +139,18 @@ def test_dashboard_stats_count_faces_by_day_expression_and_person(users):
     assert stats.expressions["neutral"] == 2 and stats.expressions["happy"] == 0
     assert stats.expressions_by_person == [("Ada", {**dict.fromkeys(stats.expressions, 0),
                                                      "neutral": 1})]
+
+
+@pytest.mark.parametrize(("age_days", "shown"), [(None, 7), (0, 7), (20, 21), (45, 30)])
+def test_faces_per_day_cover_the_days_since_the_first_photo_from_a_week_to_a_month(
+    users, age_days, shown
+):
+    _, sam = users
+    if age_days is not None:
+        photo = make_photo(uploaded_by=sam)
+        Photo.objects.filter(pk=photo.pk).update(
+            created_at=timezone.now() - timedelta(days=age_days)
+        )
+    per_day = selectors.dashboard_stats(user=sam).per_day
+    assert len(per_day) == shown and per_day[-1][0] == timezone.localdate()
+    assert [d for d, *_ in per_day] == sorted(d for d, *_ in per_day)

@@ -34,6 +34,8 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
+ENROLLABLE = (10.0, 10.0, 60.0, 60.0)  # a face box large enough to enrol from
+
 
 def analysed(fake_pipeline, *faces, **create) -> Photo:
     """A photo created and analysed with the stand-in pipeline finding ``faces``."""
@@ -376,7 +378,7 @@ def test_a_stale_claim_cannot_overwrite_a_newer_one(fake_pipeline):
 
 def test_a_photo_with_one_face_enrols_a_person(fake_pipeline):
     ada = services.person_create(name="  Ada ")
-    photo = analysed(fake_pipeline, face_result(embedding(1)))
+    photo = analysed(fake_pipeline, face_result(embedding(1), box=ENROLLABLE))
     face = services.person_enrol(person=ada, photo=photo)
     assert ada.name == "Ada"
     assert face.person == ada and face.is_reference and face.decision == Face.Decision.ASSIGNED
@@ -391,7 +393,7 @@ def test_enrolment_refuses_a_photo_without_a_face(fake_pipeline):
 def test_enrolment_asks_which_face_when_a_photo_shows_several(fake_pipeline):
     ada = make_person("Ada")
     photo = analysed(fake_pipeline, face_result(embedding(1)), face_result(embedding(2)))
-    with pytest.raises(ValidationError, match="shows 2 faces; choose which one is Ada"):
+    with pytest.raises(ValidationError, match="shows 2 faces; open it and choose which one is Ada"):
         services.person_enrol(person=ada, photo=photo)
     chosen = photo.faces.last()
     assert services.person_enrol(person=ada, photo=photo, face=chosen).person == ada
@@ -410,9 +412,29 @@ def test_enrolment_waits_for_the_analysis():
         services.person_enrol(person=make_person(), photo=photo)
 
 
-def test_an_enrolment_photo_enrols_its_person_as_soon_as_it_is_analysed(fake_pipeline):
+def test_a_face_too_small_to_stand_for_a_person_is_not_enrolled_saying_why(fake_pipeline):
     ada = make_person("Ada")
     photo = analysed(fake_pipeline, face_result(embedding(1)), purpose="enrol", person=ada)
+    photo.refresh_from_db()
+    assert photo.error == ("The face in this photo is too small to recognise Ada by (30 pixels "
+                           "across; at least 40 are needed). Use a closer photo.")
+    assert not ada.faces.filter(is_reference=True).exists()
+
+
+def test_choosing_the_face_of_an_enrolment_photo_clears_its_question(fake_pipeline):
+    ada = make_person("Ada")
+    photo = analysed(fake_pipeline, face_result(embedding(1), box=ENROLLABLE),
+                     face_result(embedding(2), box=(70, 10, 120, 60)), purpose="enrol", person=ada)
+    photo.refresh_from_db()
+    assert "choose which one is Ada" in photo.error
+    services.face_assign(face=photo.faces.last(), person=ada)
+    photo.refresh_from_db()
+    assert photo.error == ""
+
+
+def test_an_enrolment_photo_enrols_its_person_as_soon_as_it_is_analysed(fake_pipeline):
+    ada = make_person("Ada")
+    photo = analysed(fake_pipeline, face_result(embedding(1), box=ENROLLABLE), purpose="enrol", person=ada)
     assert photo.status == Photo.Status.DONE and photo.error == ""
     assert ada.faces.get(is_reference=True).photo == photo
 
@@ -425,7 +447,7 @@ def test_an_enrolment_photo_with_two_faces_says_why_it_enrolled_nobody(fake_pipe
     )
     photo.refresh_from_db()
     assert photo.status == Photo.Status.DONE
-    assert photo.error == "This photo shows 2 faces; choose which one is Ada."
+    assert photo.error == "This photo shows 2 faces; open it and choose which one is Ada."
     assert not ada.faces.exists()
 
 
@@ -454,7 +476,7 @@ def test_person_delete_purges_their_references_enrolment_photos_and_files(
     fake_pipeline, django_capture_on_commit_callbacks
 ):
     ada = make_person("Ada")
-    enrolment = analysed(fake_pipeline, face_result(embedding(1)), purpose="enrol", person=ada)
+    enrolment = analysed(fake_pipeline, face_result(embedding(1), box=ENROLLABLE), purpose="enrol", person=ada)
     group = analysed(fake_pipeline, face_result(embedding(2)), face_result(near(embedding(1), 0.2)))
     assigned, matched = group.faces.all()
     services.face_assign(face=assigned, person=ada)

@@ -397,6 +397,16 @@ def test_creating_a_person_needs_a_name_and_a_photo(client, staff):
     assert page.content.decode().count("This field is required.") == 2
 
 
+def test_the_faces_of_an_enrolment_photo_offer_its_person_first(client, staff):
+    grace = make_person("Grace")
+    make_person("Ada")
+    photo = photo_of(staff, None, None, purpose=Photo.Purpose.ENROL, person=grace)
+    face = photo.faces.last()
+    panel = client_for(client, staff).get(
+        reverse("recognition:face_detail", args=[face.pk]) + "?panel").content.decode()
+    assert f'<option value="{grace.pk}" selected>Grace</option>' in panel
+
+
 def test_an_enrolment_photo_with_two_faces_says_so_on_the_person_page(client, staff):
     grace = make_person("Grace")
     photo_of(staff, None, None, purpose=Photo.Purpose.ENROL, person=grace,
@@ -717,7 +727,8 @@ def test_not_a_face_can_be_undone_from_the_photo_page(client, staff):
     ada = make_person("Ada")
     photo = photo_of(staff)
     face = make_face(photo, person=ada, reference=True, vector=embedding(3))
-    crop = face.crop.read()
+    with face.crop.open("rb") as f:
+        crop = f.read()
     client_for(client, staff).post(reverse("recognition:face_not_a_face", args=[face.pk]))
     assert not Face.objects.exists()
     page = client.get(reverse("recognition:photo_detail", args=[photo.pk])).content.decode()
@@ -725,6 +736,15 @@ def test_not_a_face_can_be_undone_from_the_photo_page(client, staff):
     client.post(reverse("recognition:face_restore"))
     back = Face.objects.get()
     assert (back.photo, back.person, back.is_reference, back.box) == (photo, ada, True, face.box)
-    assert bytes(back.embedding) == bytes(face.embedding) and back.crop.read() == crop
+    with back.crop.open("rb") as f:
+        assert bytes(back.embedding) == bytes(face.embedding) and f.read() == crop
     again = client.post(reverse("recognition:face_restore"), follow=True).content.decode()
     assert "There is nothing to undo." in again and Face.objects.count() == 1
+
+
+
+def test_every_page_names_its_icon_and_the_old_icon_address_leads_there(client, alice):
+    page = client_for(client, alice).get(reverse("recognition:recognise")).content.decode()
+    assert 'rel="icon" href="/static/img/favicon.svg"' in page
+    old = client.get("/favicon.ico")
+    assert old.status_code == 301 and old["Location"] == "/static/img/favicon.svg"

@@ -41,6 +41,22 @@ class Person(models.Model):
         return self.name
 
 
+class Batch(models.Model):
+    """Photos uploaded together on the Recognise page: its results come back when the page
+    does, and its own page sums them up."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="batches"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+
+    def __str__(self) -> str:
+        return f"Batch {self.pk}"
+
+
 class Photo(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -73,6 +89,10 @@ class Photo(models.Model):
         related_name="photos",
     )
     source = models.CharField(max_length=10, choices=Source, default=Source.UPLOAD)
+    batch = models.ForeignKey(
+        Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="photos",
+        help_text="The Recognise page's batch it was uploaded in",
+    )
     purpose = models.CharField(max_length=10, choices=Purpose, default=Purpose.RECOGNISE)
     person = models.ForeignKey(
         Person, null=True, blank=True, on_delete=models.CASCADE, related_name="enrolment_photos",

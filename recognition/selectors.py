@@ -10,7 +10,15 @@ from django.db.models import Count, Exists, Max, Min, OuterRef, Prefetch, Q, Que
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from recognition.models import EMBEDDING_DTYPE, EMBEDDING_SIZE, AuditEvent, Face, Person, Photo
+from recognition.models import (
+    EMBEDDING_DTYPE,
+    EMBEDDING_SIZE,
+    AuditEvent,
+    Batch,
+    Face,
+    Person,
+    Photo,
+)
 from recognition.pipeline import matching
 from recognition.pipeline.types import EXPRESSIONS
 
@@ -103,6 +111,50 @@ def photo_list(
         photos = photos.filter(when__date__lte=date_to)
     faces = Face.objects.select_related("person", "candidate").defer("embedding")
     return photos.select_related("uploaded_by").prefetch_related(Prefetch("faces", faces))
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """What became of a batch's photos: each photo counts once, in the first that fits."""
+
+    photos: int
+    waiting: int  # not analysed yet
+    failed: int
+    no_face: int
+    unknown: int  # with at least one unknown face
+    known: int  # every face recognised or confirmed
+
+
+def batch_get(*, user, batch_id: int | None) -> Batch | None:
+    """The batch if ``user`` may see it (theirs; staff: any), else None."""
+    if batch_id is None:
+        return None
+    batches = Batch.objects.all() if user.is_staff else Batch.objects.filter(user=user)
+    return batches.filter(pk=batch_id).first()
+
+
+def batch_photos(*, user, batch: Batch) -> QuerySet[Photo]:
+    """The batch's photos ``user`` may see, newest first, as ``photo_list`` gives them."""
+    return photo_list(user=user).filter(batch=batch).order_by("-created_at", "-id")
+
+
+def batch_summary(photos) -> BatchSummary:
+    """Counts over ``photos`` (with their faces prefetched, as ``batch_photos`` gives them)."""
+    counts = dict.fromkeys(("waiting", "failed", "no_face", "unknown", "known"), 0)
+    photos = list(photos)
+    for photo in photos:
+        faces = photo.faces.all()
+        if photo.status in (Photo.Status.PENDING, Photo.Status.PROCESSING):
+            counts["waiting"] += 1
+        elif photo.status == Photo.Status.FAILED:
+            counts["failed"] += 1
+        elif not faces:
+            counts["no_face"] += 1
+        elif any(face.person_id is None for face in faces):
+            counts["unknown"] += 1
+        else:
+            counts["known"] += 1
+    return BatchSummary(photos=len(photos), **counts)
 
 
 def person_timeline(*, user, person_id: int) -> QuerySet[Face]:

@@ -47,6 +47,7 @@ from recognition.services.photos import (
     JOB_GRACE_S,
     TRANSIENT_ERRORS,
     Purge,
+    batch_create,
     claim_is_stale,
     files_remove_orphans,
     is_transient,
@@ -82,7 +83,7 @@ from recognition.services.tokens import token_issue, token_revoke
 __all__ = [
     "BROKER_ERRORS", "GAVE_UP", "JOB_GRACE_S", "TRANSIENT_ERRORS", "AnalysisBusy", "Candidate",
     "Identification", "IdentifiedFace", "NoFaceFound", "PersonExists", "Purge", "Verification", "VerifiedFace",
-    "analysis_warm_up", "audit", "claim_is_stale", "face_assign", "face_mark_not_a_face",
+    "analysis_warm_up", "audit", "batch_create", "claim_is_stale", "face_assign", "face_mark_not_a_face",
     "face_mark_not_this_person", "face_restore", "faces_assign", "faces_reidentify", "file_viewed", "files_remove_orphans",
     "image_analyse_now", "image_identify", "image_verify", "is_transient", "match_threshold",
     "model_version", "person_create", "person_delete", "person_enrol", "person_export",

@@ -24,7 +24,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from recognition import files, jobs
-from recognition.models import AuditEvent, Face, Heartbeat, Person, Photo
+from recognition.models import AuditEvent, Batch, Face, Heartbeat, Person, Photo
 from recognition.pipeline import image as images
 from recognition.services.audit import audit
 
@@ -54,6 +54,7 @@ def photo_create(
     person: Person | None = None,
     original_name: str | None = None,
     original_head: File | None = None,
+    batch: Batch | None = None,
 ) -> Photo:
     """Store an uploaded image and queue its analysis once the transaction commits.
 
@@ -64,7 +65,7 @@ def photo_create(
 
     The same file sent again by the same uploader, for the same purpose (and person), is not
     stored twice: the photo already there is returned, with ``duplicate`` True (and queued
-    again if it had failed). ``original_name``: the file's name on the uploader's device
+    again if it had failed; moved into ``batch``, the Recognise page's batch, if given). ``original_name``: the file's name on the uploader's device
     (default: the upload's name). The capture time comes from the file's EXIF, or from
     ``original_head``, the beginning of the original file when the browser sent a smaller
     copy (which has no EXIF).
@@ -88,12 +89,14 @@ def photo_create(
     if earlier is not None:
         if earlier.status == Photo.Status.FAILED:
             photo_reanalyse(photo=earlier)
-            earlier.refresh_from_db()
+        if batch is not None:
+            Photo.objects.filter(pk=earlier.pk).update(batch=batch)
+        earlier.refresh_from_db()
         earlier.duplicate = True
         return earlier
     photo = Photo(
         content_hash=digest.hexdigest(), size_bytes=file.size, uploaded_by=uploaded_by,
-        source=source, purpose=purpose, person=person,
+        source=source, purpose=purpose, person=person, batch=batch,
         original_name=Path(original_name or file.name or "").name[-255:],
         taken_at=_capture_time(original_head or file),
     )
@@ -124,6 +127,11 @@ def _capture_time(file: File) -> datetime | None:
         return timezone.make_aware(taken)
     except (ValueError, OverflowError):  # a time that does not exist there (a DST gap)
         return None
+
+
+def batch_create(*, user: AbstractBaseUser) -> Batch:
+    """A new batch for the Recognise page's uploads."""
+    return Batch.objects.create(user=user)
 
 
 def photo_queue(*, photo_id: int) -> bool:

@@ -13,6 +13,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from PIL import Image, ImageOps
 
@@ -28,6 +29,8 @@ DISPLAY_SIDE = 2560  # a JPEG for a photo in a format browsers cannot show
 HISTORY_PAGE_SIZE = 24
 # The session's last face deleted as "not a face" (services.face_mark_not_a_face), to undo.
 UNDO_KEY = "undo_not_a_face"
+# The session's batch: the Recognise page's uploads until "New batch".
+BATCH_KEY = "batch"
 
 
 @dataclass(frozen=True)
@@ -106,9 +109,41 @@ def _result_context(photo: Photo) -> dict:
 FINISHED = (Photo.Status.DONE, Photo.Status.FAILED)
 
 
+@never_cache  # Back asks the server again, which knows the batch's photos by then
 @login_required
 def recognise(request):
-    return render(request, "recognition/recognise.html", {"form": UploadForm()})
+    """Upload photos and see them recognised. The photos of this session's batch come back
+    with the page (after Back, or a reload), still followed until they are done."""
+    batch = _current_batch(request)
+    photos = list(selectors.batch_photos(user=request.user, batch=batch)) if batch else []
+    return render(request, "recognition/recognise.html", {
+        "form": UploadForm(), "batch": batch,
+        "cards": [_result_context(photo) for photo in photos],
+        "summary": selectors.batch_summary(photos) if batch else None,
+    })
+
+
+def _current_batch(request):
+    return selectors.batch_get(user=request.user, batch_id=request.session.get(BATCH_KEY))
+
+
+@login_required
+@require_POST
+def batch_new(request):
+    """Put this batch away: the Recognise page starts empty (the batch keeps its page)."""
+    request.session.pop(BATCH_KEY, None)
+    return redirect("recognition:recognise")
+
+
+@login_required
+def batch_detail(request, pk: int):
+    batch = selectors.batch_get(user=request.user, batch_id=pk)
+    if batch is None:
+        raise Http404("No such batch.")
+    photos = list(selectors.batch_photos(user=request.user, batch=batch))
+    return render(request, "recognition/batch.html", {
+        "batch": batch, "photos": photos, "summary": selectors.batch_summary(photos),
+    })
 
 
 @login_required
@@ -120,12 +155,16 @@ def photo_upload(request):
     form = UploadForm(request.POST, request.FILES)
     photos, errors = [], []
     if form.is_valid():
+        batch = _current_batch(request)
+        if batch is None:
+            batch = services.batch_create(user=request.user)
+            request.session[BATCH_KEY] = batch.pk
         head = form.cleaned_data["original_head"] if len(form.cleaned_data["file"]) == 1 else None
         for file in form.cleaned_data["file"]:
             try:
                 photos.append(services.photo_create(
                     file=file, uploaded_by=request.user, source=form.cleaned_data["source"],
-                    original_head=head,
+                    original_head=head, batch=batch,
                 ))
             except ValidationError as exc:
                 errors.append(f"{file.name}: {' '.join(exc.messages)}")

@@ -1,6 +1,8 @@
 // Recognise: drop or pick photos (or take webcam snapshots); each is downscaled, uploaded
 // with its own progress bar, then its result replaces the bar when the worker is done.
-import { csrfToken, isPhoto, pollUntilFinished, shrink, webcam } from './shared.js';
+import {
+  csrfToken, isPhoto, pollUntilFinished, showFacePanel, shrink, webcam,
+} from './shared.js';
 
 const uploader = document.getElementById('uploader');
 const dropzone = uploader.querySelector('[data-dropzone]');
@@ -32,7 +34,8 @@ function card(name) {
   item.innerHTML = `
     <div class="upload-head"><span class="upload-name"></span><span class="muted small" data-state>Waiting…</span></div>
     <progress max="1" value="0"></progress>
-    <div data-body></div>`;
+    <div data-body></div>
+    <div data-panel></div>`;
   item.querySelector('.upload-name').textContent = name;
   const progress = item.querySelector('progress');
   progress.setAttribute('aria-label', `Upload of ${name}`);
@@ -149,3 +152,23 @@ dropzone.addEventListener('drop', (event) => {
 // The form posts by itself without this script; with it, uploads stay on the page.
 dropzone.addEventListener('submit', (event) => event.preventDefault());
 webcam(uploader.querySelector('[data-webcam]'), (file) => add(file, 'webcam'));
+
+// The batch's photos the page came back with: those not done yet are followed as before.
+list.querySelectorAll('li.upload[data-status-url]').forEach(async (item) => {
+  const state = item.querySelector('[data-state]');
+  const done = await pollUntilFinished(item.dataset.statusUrl, (data) => {
+    state.textContent = STATUS_TEXT[data.status] ?? data.status;
+  });
+  const response = await fetch(item.dataset.resultUrl);
+  state.textContent = done.status === 'done' ? 'Done' : 'Failed';
+  item.querySelector('[data-body]').innerHTML = await response.text();
+});
+
+// Clicking a face opens its panel in its card: the page, and the batch, stay.
+list.addEventListener('click', (event) => {
+  const link = event.target.closest('a[data-face]');
+  if (!link || event.ctrlKey || event.metaKey || event.shiftKey) return;
+  event.preventDefault();
+  const item = link.closest('li.upload');
+  showFacePanel(link, item.querySelector('[data-panel]'), item);
+});

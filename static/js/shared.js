@@ -166,3 +166,20 @@ export function pollUntilFinished(url, onUpdate = () => {}) {
     tick();
   });
 }
+
+// A face's panel (its page's ?panel fragment) shown in `panel`, for the face `link` clicked in
+// `scope`, which marks it selected; the panel's actions come back to this page.
+export async function showFacePanel(link, panel, scope) {
+  const url = new URL(link.href);
+  url.searchParams.set('panel', '');
+  url.searchParams.set('next', window.location.pathname);
+  const response = await fetch(url);
+  if (!response.ok) return;
+  panel.innerHTML = await response.text();
+  scope.querySelectorAll('[data-face]').forEach((el) => {
+    el.classList.toggle('selected', el.dataset.face === link.dataset.face);
+  });
+  const heading = panel.querySelector('h2');
+  heading.tabIndex = -1;
+  heading.focus({ preventScroll: true });
+}

@@ -87,3 +87,32 @@ def test_leaving_while_photos_are_still_uploading_asks_first_and_not_after(page,
         window.dispatchEvent(leaving);
         return leaving.defaultPrevented;
     }""")
+
+
+def test_a_batch_comes_back_after_leaving_the_page_and_a_face_opens_in_its_card(
+    page, photos, shot, browser
+):
+    sign_in(page, "ann")
+    upload(page, photos / "obama.jpg", photos / "biden.jpg")
+    for name in ("obama.jpg", "biden.jpg"):
+        card = page.locator(".upload", has_text=name)
+        expect(card.locator("[data-state]")).to_have_text("Done", timeout=ANALYSIS_MS)
+    card = page.locator(".upload", has_text="obama.jpg")
+    card.locator(".face-box").click()
+    expect(card.locator("[data-panel] h2")).to_have_text("Unknown")
+    assert page.url.endswith("/")  # the panel opened in the card: still on Recognise
+
+    page.get_by_role("link", name="History").click()
+    page.go_back()
+    expect(page.locator(".upload")).to_have_count(2)
+    page.reload()  # and from the server: the batch's results, summed up
+    expect(page.locator(".upload")).to_have_count(2)
+    expect(page.locator(".batch-bar")).to_contain_text("2 photos: 2 with unknown faces")
+    shot(page, "16-recognise-batch")
+    page.get_by_role("link", name="This batch's page").click()
+    expect(page.get_by_role("heading", name=re.compile("^Batch of"))).to_be_visible()
+    expect(page.locator(".chip.unknown")).to_have_count(2)
+    shot(page, "17-batch")
+    page.go_back()
+    page.get_by_role("button", name="Start a new batch").click()
+    expect(page.locator(".upload")).to_have_count(0)

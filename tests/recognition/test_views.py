@@ -748,3 +748,32 @@ def test_every_page_names_its_icon_and_the_old_icon_address_leads_there(client, 
     assert 'rel="icon" href="/static/img/favicon.svg"' in page
     old = client.get("/favicon.ico")
     assert old.status_code == 301 and old["Location"] == "/static/img/favicon.svg"
+
+
+# --- Batches -------------------------------------------------------------------------------------
+
+
+def test_the_recognise_page_comes_back_with_its_batch_until_a_new_one_is_started(
+    client, alice, bob
+):
+    client_for(client, alice)
+    for content in (png_bytes(), png_bytes(colour=(10, 20, 30))):
+        client.post(reverse("recognition:photo_upload"), {"file": upload(content)},
+                    headers={"Accept": "application/json"})
+    first, second = Photo.objects.order_by("id")
+    assert first.batch == second.batch and first.batch.user == alice
+    Photo.objects.filter(pk=first.pk).update(status=Photo.Status.DONE)
+    Photo.objects.filter(pk=second.pk).update(status=Photo.Status.FAILED, error="Damaged.")
+    page = client.get(reverse("recognition:recognise"))
+    assert [c["photo"].pk for c in page.context["cards"]] == [second.pk, first.pk]
+    assert "2 photos, 1 without a face, 1 failed" in page.content.decode()
+    batch_page = client.get(reverse("recognition:batch_detail", args=[first.batch_id]))
+    assert batch_page.status_code == 200 and "Damaged." in batch_page.content.decode()
+    assert client_for(client, bob).get(
+        reverse("recognition:batch_detail", args=[first.batch_id])).status_code == 404
+
+    client_for(client, alice).post(reverse("recognition:batch_new"))
+    assert client.get(reverse("recognition:recognise")).context["cards"] == []
+    client.post(reverse("recognition:photo_upload"), {"file": upload()},
+                headers={"Accept": "application/json"})  # the first file again: sent before
+    assert Photo.objects.get(pk=first.pk).batch != second.batch  # moved to the new batch

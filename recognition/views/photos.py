@@ -58,6 +58,12 @@ class FaceBox:
         return face_band(self.face)
 
     @property
+    def tag_side(self) -> str:
+        """Where its name tag goes so that it stays on the photo: CSS classes."""
+        sides = ["tag-left"] if self.left + self.width > 60 else []
+        return " ".join(sides + (["tag-above"] if self.top + self.height > 90 else []))
+
+    @property
     def words(self) -> str:
         """How sure, in words: see matching.confidence."""
         return face_words(self.face, self.threshold)

@@ -777,3 +777,11 @@ def test_the_recognise_page_comes_back_with_its_batch_until_a_new_one_is_started
     client.post(reverse("recognition:photo_upload"), {"file": upload()},
                 headers={"Accept": "application/json"})  # the first file again: sent before
     assert Photo.objects.get(pk=first.pk).batch != second.batch  # moved to the new batch
+
+
+def test_a_name_tag_near_the_right_or_bottom_edge_stays_on_the_photo(client, alice):
+    photo = make_photo(uploaded_by=alice, width=200, height=100)
+    make_face(photo, box=(150, 60, 195, 98))  # bottom right corner
+    html = client_for(client, alice).get(
+        reverse("recognition:photo_detail", args=[photo.pk])).content.decode()
+    assert 'class="face-box unknown tag-left tag-above"' in html

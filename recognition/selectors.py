@@ -211,8 +211,11 @@ class UnknownFaces:
     waiting: int  # unknown faces not grouped yet
 
 
+UNKNOWN_SHOWN = 60  # the unknown-faces page and API: groups, and faces of each kind
+
+
 def unknown_faces(
-    *, model_version: str, threshold: float, min_size: int, limit: int
+    *, model_version: str, threshold: float, min_size: int, limit: int = UNKNOWN_SHOWN
 ) -> UnknownFaces:
     """Unknown faces: up to ``limit`` that are possibly someone; as the grouping task left them
     (``Face.cluster``), the ``limit`` largest groups still holding ``min_size`` faces, and up

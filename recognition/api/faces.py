@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
@@ -13,7 +14,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from recognition import files, selectors, services
-from recognition.api.common import FileUrlField, PersonIdField, PersonRefSerializer, TextField
+from recognition.api.common import (
+    FileUrlField,
+    PersonIdField,
+    PersonRefSerializer,
+    TextField,
+    id_field,
+)
 from recognition.api.files import FileApi
 from recognition.models import Face
 from recognition.pipeline import matching
@@ -176,3 +183,68 @@ class FaceCropApi(FileApi):
         )
         services.file_viewed(user=request.user, photo=face.photo, face=face)
         return files.file_response(face.crop, download_name=f"face-{face.pk}")
+
+
+class UnknownGroupSerializer(serializers.Serializer):
+    faces = FaceSerializer(many=True, help_text="Newest first.")
+    looks_like = PersonRefSerializer(
+        allow_null=True, help_text="Who the group as a whole possibly is, or null."
+    )
+
+    class Meta:
+        ref_name = "UnknownGroup"
+
+
+class UnknownFacesSerializer(serializers.Serializer):
+    possible = FaceSerializer(many=True, help_text="Unknown faces that are possibly someone.")
+    groups = UnknownGroupSerializer(many=True, help_text="Largest first (at most 60).")
+    total_groups = serializers.IntegerField()
+    alone = FaceSerializer(many=True, help_text="Newest unknown faces in no group.")
+    waiting = serializers.IntegerField(help_text="Unknown faces not grouped yet.")
+
+    class Meta:
+        ref_name = "UnknownFaces"
+
+
+class UnknownFacesApi(APIView):
+    """Staff: the unknown faces, as the Unknown faces page shows them."""
+
+    permission_classes = (IsAdminUser,)
+
+    @extend_schema(operation_id="unknown_faces", responses=UnknownFacesSerializer)
+    def get(self, request) -> Response:
+        """Possibly-someone faces, groups of faces that probably show one person (grouped in
+        the background), and faces in no group. Name a group by assigning its faces."""
+        unknown = selectors.unknown_faces(
+            model_version=services.model_version(), threshold=services.match_threshold(),
+            min_size=settings.FACEWEB_GROUP_MIN_SIZE,
+        )
+        return Response(UnknownFacesSerializer(unknown, context={"request": request}).data)
+
+
+class UnknownHideApi(APIView):
+    permission_classes = (IsAdminUser,)
+
+    class InputSerializer(serializers.Serializer):
+        faces = serializers.ListField(
+            child=id_field(), min_length=1, max_length=5000,
+            help_text="Ids of unknown faces to keep out of groups.",
+        )
+
+        class Meta:
+            ref_name = "UnknownHideInput"
+
+    class OutputSerializer(serializers.Serializer):
+        hidden = serializers.IntegerField(help_text="Unknown faces hidden (others are skipped).")
+
+        class Meta:
+            ref_name = "UnknownHideResult"
+
+    @extend_schema(operation_id="unknown_hide", request=InputSerializer,
+                   responses=OutputSerializer)
+    def post(self, request) -> Response:
+        """Staff: keep these unknown faces out of every group from now on (strangers)."""
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        hidden = services.unknown_faces_hide(face_ids=data.validated_data["faces"])
+        return Response({"hidden": hidden})

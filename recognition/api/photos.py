@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -28,7 +28,7 @@ from recognition.api.common import (
 )
 from recognition.api.faces import FaceSerializer
 from recognition.api.files import FileApi
-from recognition.models import Photo
+from recognition.models import Batch, Photo
 from recognition.pipeline.types import EXPRESSIONS
 
 POLL_INTERVAL_S = 0.25
@@ -123,6 +123,10 @@ class PhotoCollectionApi(APIView):
         page_size = serializers.IntegerField(min_value=1, max_value=100, required=False)
 
     class SubmitSerializer(ImageInputSerializer):
+        batch = id_field(
+            required=False, help_text="A batch of yours to add it to (`POST /batches/`)."
+        )
+
         class Meta:
             ref_name = "PhotoSubmitInput"
 
@@ -152,8 +156,14 @@ class PhotoCollectionApi(APIView):
         query.is_valid(raise_exception=True)
         data = self.SubmitSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        batch = None
+        if "batch" in data.validated_data:
+            batch = Batch.objects.filter(pk=data.validated_data["batch"], user=request.user).first()
+            if batch is None:
+                raise serializers.ValidationError({"batch": ["No batch of yours with this id."]})
         photo = services.photo_create(
-            file=data.validated_data["image"], uploaded_by=request.user, source=Photo.Source.API
+            file=data.validated_data["image"], uploaded_by=request.user, source=Photo.Source.API,
+            batch=batch,
         )
         return photo_response(request, photo, wait=query.validated_data["wait"])
 
@@ -186,3 +196,53 @@ class PhotoImageApi(FileApi):
         photo = get_object_or_404(selectors.photos_visible_to(user=request.user), pk=photo_id)
         services.file_viewed(user=request.user, photo=photo)
         return files.file_response(photo.file, download_name=f"photo-{photo.pk}")
+
+
+class BatchSummarySerializer(serializers.Serializer):
+    photos = serializers.IntegerField()
+    waiting = serializers.IntegerField(help_text="Not analysed yet.")
+    failed = serializers.IntegerField()
+    no_face = serializers.IntegerField()
+    unknown = serializers.IntegerField(help_text="Photos with at least one unknown face.")
+    known = serializers.IntegerField(help_text="Photos whose every face has a name.")
+
+    class Meta:
+        ref_name = "BatchSummary"
+
+
+class BatchSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    url = serializers.HyperlinkedIdentityField(
+        view_name="api:batch-detail", lookup_url_kwarg="batch_id"
+    )
+    created_at = serializers.DateTimeField()
+    summary = BatchSummarySerializer(help_text="What became of its photos.")
+    photos = PhotoSerializer(source="shown_photos", many=True, help_text="Newest first.")
+
+    class Meta:
+        ref_name = "Batch"
+
+
+def _batch_response(request, batch: Batch, code: int = status.HTTP_200_OK) -> Response:
+    batch.shown_photos = list(selectors.batch_photos(user=request.user, batch=batch))
+    batch.summary = selectors.batch_summary(batch.shown_photos)
+    return Response(BatchSerializer(batch, context={"request": request}).data, status=code)
+
+
+class BatchCollectionApi(APIView):
+    """``POST``: start a batch, to submit photos into and follow together."""
+
+    @extend_schema(operation_id="batch_create", request=None, responses={201: BatchSerializer})
+    def post(self, request) -> Response:
+        return _batch_response(request, services.batch_create(user=request.user),
+                               status.HTTP_201_CREATED)
+
+
+class BatchDetailApi(APIView):
+    @extend_schema(operation_id="batch_get", responses=BatchSerializer)
+    def get(self, request, batch_id: int) -> Response:
+        """A batch of yours (staff: anyone's), its photos, and what became of them."""
+        batch = selectors.batch_get(user=request.user, batch_id=batch_id)
+        if batch is None:
+            raise Http404
+        return _batch_response(request, batch)

@@ -23,8 +23,6 @@ from recognition.forms import (
 from recognition.models import Face, Person, Photo
 from recognition.views.access import staff_required
 
-UNKNOWN_SHOWN = 60  # groups, and faces in no group
-
 
 @staff_required
 def person_list(request):
@@ -158,7 +156,7 @@ def person_delete(request, pk: int):
 def unknown_faces(request):
     unknown = selectors.unknown_faces(
         model_version=services.model_version(), threshold=services.match_threshold(),
-        min_size=settings.FACEWEB_GROUP_MIN_SIZE, limit=UNKNOWN_SHOWN,
+        min_size=settings.FACEWEB_GROUP_MIN_SIZE,
     )
     return render(request, "recognition/unknown_faces.html", {
         "unknown": unknown,

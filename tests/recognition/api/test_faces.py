@@ -82,3 +82,20 @@ def test_a_face_says_how_sure_in_words_and_who_it_possibly_is(api, staff):
     assert (read[sure.pk]["confidence"], read[sure.pk]["possibly"]) == ("very likely", None)
     assert read[maybe.pk]["confidence"] == "possibly" and read[maybe.pk]["person"] is None
     assert read[maybe.pk]["possibly"]["id"] == ada.pk
+
+
+def test_staff_read_the_unknown_faces_as_the_page_shows_them_and_hide_a_group(api, staff):
+    big = (0.0, 0.0, 100.0, 100.0)
+    pair = [make_face(vector=near(embedding(7), 0.2, seed=s), box=big) for s in (1, 2)]
+    loner = make_face(vector=embedding(8), box=big)
+    services.unknown_faces_regroup()
+    unknown = api(staff).get("/api/v1/unknown/").json()
+    assert [sorted(f["id"] for f in g["faces"]) for g in unknown["groups"]] == [
+        sorted(f.pk for f in pair)
+    ]
+    assert [f["id"] for f in unknown["alone"]] == [loner.pk]
+    assert unknown["groups"][0]["looks_like"] is None and unknown["waiting"] == 0
+    hidden = api(staff).post("/api/v1/unknown/hide/", {"faces": [f.pk for f in pair]})
+    assert hidden.json() == {"hidden": 2}
+    services.unknown_faces_regroup(force=True)
+    assert api(staff).get("/api/v1/unknown/").json()["groups"] == []

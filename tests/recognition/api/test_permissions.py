@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from recognition import health
+from recognition import health, services
 from tests.factories import embedding, face_result, make_face, make_person, make_photo, png_bytes
 
 pytestmark = pytest.mark.django_db
@@ -75,6 +75,11 @@ CASES = [
     # teach the gallery).
     ("face_not_this_person", "post", lambda w: f"/api/v1/faces/{w.matched.pk}/not-this-person/",
      None, False, owner(200)),
+    ("batch_create", "post", lambda w: "/api/v1/batches/", None, False, everyone(201)),
+    ("batch_get", "get", lambda w: f"/api/v1/batches/{w.batch.pk}/", None, False, owner(200)),
+    ("unknown_faces", "get", lambda w: "/api/v1/unknown/", None, False, staff_only(200)),
+    ("unknown_hide", "post", lambda w: "/api/v1/unknown/hide/",
+     lambda w: {"faces": [w.face.pk]}, False, staff_only(200)),
     ("verify", "post", lambda w: "/api/v1/verify/",
      lambda w: {"image": image(), "other_image": image()}, True, everyone(200)),
     ("identify", "post", lambda w: "/api/v1/identify/", lambda w: {"image": image()}, True,
@@ -100,9 +105,10 @@ def world(user, other_user, staff, fake_pipeline, monkeypatch):
     })
     ada, bob = make_person("Ada"), make_person("Bob")
     photo = make_photo(uploaded_by=user)
+    batch = services.batch_create(user=user)
     return SimpleNamespace(
         users={"anonymous": None, "user": user, "other_user": other_user, "staff": staff},
-        ada=ada, bob=bob, photo=photo,
+        ada=ada, bob=bob, photo=photo, batch=batch,
         reference=make_face(person=ada, reference=True, vector=embedding(2)),
         face=make_face(photo, vector=embedding(3)),
         matched=make_face(photo, person=ada, vector=embedding(4), box=(50, 10, 80, 40)),

@@ -269,3 +269,22 @@ def test_a_wrong_content_type_is_a_415(api, user):
     response = api(user).post("/api/v1/photos/", "x=1", content_type="text/plain")
     assert response.status_code == 415
     assert response.json()["error"]["code"] == "unsupported_media_type"
+
+
+def test_photos_submitted_into_a_batch_are_followed_together(api, user, other_user):
+    created = api(user).post("/api/v1/batches/")
+    assert created.status_code == 201
+    batch = created.json()
+    assert batch["summary"]["photos"] == 0 and batch["photos"] == []
+    for content in (png_bytes(), png_bytes(colour=(1, 2, 3))):
+        sent = api(user).post("/api/v1/photos/", {"image": image(content), "batch": batch["id"]},
+                              format="multipart")
+        assert sent.status_code == 202
+    read = api(user).get(batch["url"]).json()
+    assert read["summary"] == {"photos": 2, "waiting": 2, "failed": 0, "no_face": 0,
+                               "unknown": 0, "known": 0}
+    assert len(read["photos"]) == 2
+    assert api(other_user).get(batch["url"]).status_code == 404
+    theirs = api(other_user).post("/api/v1/photos/", {"image": image(), "batch": batch["id"]},
+                                  format="multipart")
+    assert theirs.status_code == 400 and "batch" in theirs.json()["error"]["fields"]

@@ -92,6 +92,7 @@ def align(
     size: int = CHIP_SIZE,
     mirrored: bool = False,
     template: np.ndarray | None = None,
+    border: int = cv2.BORDER_CONSTANT,
 ) -> np.ndarray:
     """The aligned face chip: ``(size, size, 3)`` uint8 RGB, laid out like dlib's 150x150 chip.
 
@@ -101,7 +102,8 @@ def align(
     ``mirrored``: the chip of the same face in the left-right mirror image, aligned on its own
     (mirrored) landmarks; flipping the chip instead would shift the face, as the template is
     not exactly symmetric about the chip's centre column. Outside the image reads as black, as
-    in dlib's chips. When the face is larger than the chip, the region is first shrunk with
+    in dlib's chips (``border``: cv2's border mode; the crop people see repeats the edge
+    instead, no black wedges). When the face is larger than the chip, the region is first shrunk with
     area averaging, so detail finer than the chip's pixels averages out instead of aliasing
     (dlib does the same with an image pyramid).
     """
@@ -119,9 +121,7 @@ def align(
     scale = float(np.hypot(*matrix[:, 0]))
     if scale < 0.5:
         image, matrix = _shrink_region(image, matrix, size=size, scale=scale)
-    return cv2.warpAffine(
-        image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
-    )
+    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=border)
 
 
 def _shrink_region(

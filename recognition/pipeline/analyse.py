@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 
+import cv2
 import numpy as np
 
 from recognition.pipeline import align as alignment
@@ -93,6 +94,13 @@ def analyse_image(
     )
     timings["expression"] = _ms_since(start)
 
+    # The crop people see: the chip, with the photo's edge repeated where the chip reaches
+    # past it (the network's chip is black there, as dlib's).
+    shown = [
+        alignment.align(image, d.landmarks, template=detector.template,
+                        border=cv2.BORDER_REPLICATE)
+        for d in found
+    ]
     faces = [
         FaceResult(
             detection=d,
@@ -101,7 +109,7 @@ def analyse_image(
             expression_scores={name: float(p) for name, p in zip(EXPRESSIONS, row, strict=True)},
             chip=chip,
         )
-        for d, descriptor, row, chip in zip(found, descriptors, scores, chips, strict=True)
+        for d, descriptor, row, chip in zip(found, descriptors, scores, shown, strict=True)
     ]
     return ImageAnalysis(
         width=image.shape[1], height=image.shape[0], faces=faces, timings_ms=timings

@@ -39,7 +39,8 @@ class FaceResult:
     embedding: np.ndarray  # (128,) float32, the dlib-ResNet descriptor
     expression: str  # one of EXPRESSIONS
     expression_scores: dict[str, float]  # every class, summing to ~1
-    chip: np.ndarray = field(repr=False)  # (150, 150, 3) uint8 RGB aligned chip
+    # (150, 150, 3) uint8 RGB: the aligned face as people see it (edges repeated, not black)
+    chip: np.ndarray = field(repr=False)
 
 
 @dataclass(frozen=True)

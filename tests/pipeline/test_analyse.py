@@ -134,3 +134,15 @@ def test_analysing_a_photo_imports_neither_tensorflow_nor_keras(analysed, sample
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout.split("\n")[-2] == "2 []"
+
+
+def test_the_crop_of_a_face_cut_by_the_photos_edge_has_no_black_wedge(samples_dir: Path):
+    image = load_image(samples_dir / "face_recognition_samples" / "examples" / "obama.jpg")
+    face = only_face(analyse.analyse_image(image))
+    x1, _, x2, _ = face.detection.box
+    cut = np.ascontiguousarray(image[:, int(x1 + (x2 - x1) * 0.15):])  # the face's left edge gone
+    found = only_face(analyse.analyse_image(cut))
+    network_chip = analyse.align_faces(cut, [found.detection.landmarks])[0][0]
+    black = (network_chip.max(axis=2) == 0).mean()
+    assert black > 0.02  # what the network sees: black beyond the photo, as dlib's chips
+    assert (found.chip.max(axis=2) == 0).mean() < black / 10  # what people see: the edge

@@ -48,6 +48,15 @@ def photos(samples_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
+def lfw(data_dir) -> Path:
+    """LFW dev's photos (``lfw-dev/images/<Name>/<Name>_NNNN.jpg``), or skip."""
+    images = data_dir / "lfw-dev" / "images"
+    if not images.is_dir():
+        pytest.skip(f"LFW dev not found at {images}")
+    return images
+
+
+@pytest.fixture(scope="session")
 def fake_video(photos, tmp_path_factory) -> Path:
     """A short 640x480 Y4M video of a sample photo, framed as a webcam would (head and
     shoulders: the top of the portrait, cut to 4:3), for Chromium's fake camera."""

@@ -29,14 +29,6 @@ def _same_threshold_for_the_pages(settings):
     settings.FACEWEB_MATCH_THRESHOLD = float(THRESHOLD)
 
 
-@pytest.fixture(scope="module")
-def lfw(data_dir):
-    images = data_dir / "lfw-dev" / "images"
-    if not images.is_dir():
-        pytest.skip(f"LFW dev not found at {images}")
-    return images
-
-
 def test_a_possibly_is_confirmed_a_photo_deleted_and_not_a_face_undone(page, lfw, shot):
     sign_in(page, "sam", staff=True)
     page.get_by_role("link", name="People").click()

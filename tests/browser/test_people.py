@@ -16,14 +16,6 @@ pytestmark = [pytest.mark.slow]
 GROUPING_S = 30  # beat groups and re-identifies every 2 s here (conftest.py); a busy machine
 
 
-@pytest.fixture(scope="module")
-def lfw(data_dir):
-    images = data_dir / "lfw-dev" / "images"
-    if not images.is_dir():
-        pytest.skip(f"LFW dev not found at {images}")
-    return images
-
-
 def photo(lfw, name: str, number: int):
     return lfw / name / f"{name}_{number:04d}.jpg"
 

@@ -11,7 +11,7 @@ from django.urls import reverse
 from PIL import Image
 
 from recognition.models import Photo
-from tests.browser.pages import ANALYSIS_MS, expect, sign_in, upload
+from tests.browser.pages import ANALYSIS_MS, PHONE, expect, sign_in, upload
 
 pytestmark = [pytest.mark.slow]
 
@@ -113,6 +113,15 @@ def test_a_batch_comes_back_after_leaving_the_page_and_a_face_opens_in_its_card(
     expect(page.get_by_role("heading", name=re.compile("^Batch of"))).to_be_visible()
     expect(page.locator(".chip.unknown")).to_have_count(2)
     shot(page, "17-batch")
+    phone = browser.new_context(base_url=page.url.split("/batches")[0], viewport=PHONE,
+                                storage_state=page.context.storage_state())
+    small = phone.new_page()
+    for name, url in (("recognise-batch", "/"), ("batch", page.url)):
+        small.goto(url)
+        small.wait_for_load_state("networkidle")
+        assert small.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], name
+        shot(small, f"phone-{name}")
+    phone.close()
     page.go_back()
     page.get_by_role("button", name="Start a new batch").click()
     expect(page.locator(".upload")).to_have_count(0)

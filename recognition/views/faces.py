@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -15,7 +17,7 @@ from recognition.forms import FaceAssignForm
 from recognition.models import Face
 from recognition.pipeline import matching
 from recognition.views.access import staff_required, visible_face
-from recognition.views.photos import UNDO_KEY, face_band, face_words
+from recognition.views.photos import UNDO_KEY, face_band, face_words, undo_snapshot
 
 
 @login_required
@@ -90,7 +92,8 @@ def face_assign(request, pk: int):
 def face_not_a_face(request, pk: int):
     """Delete a false detection; the photo page offers to undo it (from this session)."""
     face = get_object_or_404(Face, pk=pk)
-    request.session[UNDO_KEY] = services.face_mark_not_a_face(face=face, actor=request.user)
+    snapshot = services.face_mark_not_a_face(face=face, actor=request.user)
+    request.session[UNDO_KEY] = snapshot | {"deleted_at": time.time()}
     messages.success(request, "Marked as not a face; it is gone from the results.")
     return _back(request, face)
 
@@ -99,7 +102,8 @@ def face_not_a_face(request, pk: int):
 @require_POST
 def face_restore(request):
     """Undo the last "not a face" of this session."""
-    snapshot = request.session.pop(UNDO_KEY, None)
+    snapshot = undo_snapshot(request)
+    request.session.pop(UNDO_KEY, None)
     if snapshot is None:
         messages.error(request, "There is nothing to undo.")
         return redirect("recognition:recognise")

@@ -4,6 +4,7 @@ history of photos."""
 from __future__ import annotations
 
 import io
+import time
 from dataclasses import dataclass
 
 from django.contrib import messages
@@ -27,8 +28,20 @@ from recognition.views.access import visible_face, visible_photo
 THUMBNAIL_SIDE = 320
 DISPLAY_SIDE = 2560  # a JPEG for a photo in a format browsers cannot show
 HISTORY_PAGE_SIZE = 24
-# The session's last face deleted as "not a face" (services.face_mark_not_a_face), to undo.
+# The session's last face deleted as "not a face" (services.face_mark_not_a_face), to undo
+# within UNDO_S seconds; it holds the face's descriptor and crop, so it is dropped from the
+# session at the first page view after that.
 UNDO_KEY = "undo_not_a_face"
+UNDO_S = 600
+
+
+def undo_snapshot(request) -> dict | None:
+    """The face this session may still bring back, or None (an older one is dropped)."""
+    snapshot = request.session.get(UNDO_KEY)
+    if snapshot is not None and time.time() - snapshot["deleted_at"] > UNDO_S:
+        del request.session[UNDO_KEY]
+        return None
+    return snapshot
 # The session's batch: the Recognise page's uploads until "New batch".
 BATCH_KEY = "batch"
 
@@ -120,6 +133,7 @@ FINISHED = (Photo.Status.DONE, Photo.Status.FAILED)
 def recognise(request):
     """Upload photos and see them recognised. The photos of this session's batch come back
     with the page (after Back, or a reload), still followed until they are done."""
+    undo_snapshot(request)  # drops an old one
     batch = _current_batch(request)
     photos = list(selectors.batch_photos(user=request.user, batch=batch)) if batch else []
     return render(request, "recognition/recognise.html", {
@@ -215,7 +229,7 @@ def photo_status(request, pk: int):
 @login_required
 def photo_detail(request, pk: int):
     photo = visible_photo(request, pk)
-    undo = request.session.get(UNDO_KEY)
+    undo = undo_snapshot(request)
     return render(request, "recognition/photo_detail.html", _result_context(photo) | {
         "undo": undo is not None and undo["photo_id"] == photo.pk,
     })

@@ -785,3 +785,17 @@ def test_a_name_tag_near_the_right_or_bottom_edge_stays_on_the_photo(client, ali
     html = client_for(client, alice).get(
         reverse("recognition:photo_detail", args=[photo.pk])).content.decode()
     assert 'class="face-box unknown tag-left tag-above"' in html
+
+
+def test_an_undo_not_taken_within_ten_minutes_is_dropped_with_the_face_it_kept(client, staff):
+    photo = photo_of(staff)
+    face = make_face(photo)
+    client_for(client, staff).post(reverse("recognition:face_not_a_face", args=[face.pk]))
+    session = client.session
+    session["undo_not_a_face"]["deleted_at"] -= 601
+    session.save()
+    page = client.get(reverse("recognition:photo_detail", args=[photo.pk])).content.decode()
+    assert "removed as not a face" not in page
+    assert "undo_not_a_face" not in client.session  # its descriptor and crop are gone too
+    client.post(reverse("recognition:face_restore"))
+    assert not Face.objects.exists()

@@ -154,6 +154,9 @@ class Face(models.Model):
     box = models.JSONField(help_text="[x1, y1, x2, y2] in pixels of the upright photo")
     landmarks = models.JSONField(help_text="5 [x, y]: eyes, nose, mouth corners")
     detection_score = models.FloatField()
+    sharpness = models.FloatField(
+        null=True, blank=True, help_text="Focus of its crop (pipeline.quality.sharpness)"
+    )
     embedding = models.BinaryField(max_length=512, help_text="128 little-endian float32")
     model_version = models.CharField(max_length=100)
     crop = models.ImageField(upload_to="faces/%Y/%m/", blank=True)

@@ -16,7 +16,7 @@ from PIL import Image
 
 from recognition import files, selectors
 from recognition.models import EMBEDDING_DTYPE, Face, Photo
-from recognition.pipeline import matching, spec
+from recognition.pipeline import matching, quality, spec
 from recognition.services.faces import person_enrol
 from recognition.services.photos import TRANSIENT_ERRORS, _photo_fail, _photo_finish
 from recognition.services.recognise import _embeddings, match_threshold
@@ -97,6 +97,7 @@ def _face_create(
     face = Face(
         photo=photo, box=box, landmarks=np.asarray(result.detection.landmarks).tolist(),
         detection_score=float(result.detection.score),
+        sharpness=quality.sharpness(result.chip),
         embedding=np.asarray(result.embedding, dtype=EMBEDDING_DTYPE).tobytes(),
         model_version=version, expression=result.expression,
         expression_scores={k: float(v) for k, v in result.expression_scores.items()},

@@ -104,6 +104,11 @@ def person_enrol(*, person: Person, photo: Photo, face: Face | None = None) -> F
                 f"({min(x2 - x1, y2 - y1):.0f} pixels across; at least "
                 f"{settings.FACEWEB_ENROL_MIN_FACE_PX} are needed). Use a closer photo."
             )
+        if face.sharpness is not None and face.sharpness < settings.FACEWEB_MIN_SHARPNESS:
+            raise ValidationError(
+                f"The face in this photo is too blurred to recognise {person.name} by. Use a "
+                "sharper photo."
+            )
     elif face.photo_id != photo.pk:
         raise ValidationError("That face is not in this photo.")
     return face_assign(face=face, person=person)
@@ -267,7 +272,8 @@ def faces_reidentify(*, force: bool = False, batch_size: int = 2000) -> int | No
 def unknown_faces_regroup(*, force: bool = False) -> int | None:
     """Group the unknown faces (the grouping task, run by Celery beat): the newest
     FACEWEB_GROUP_MAX_FACES unknown faces of the current model version that are good enough
-    (:data:`GROUP_MIN_SCORE`, FACEWEB_GROUP_MIN_FACE_PX) and not hidden are clustered
+    (:data:`GROUP_MIN_SCORE`, FACEWEB_GROUP_MIN_FACE_PX, FACEWEB_MIN_SHARPNESS) and not hidden
+    are clustered
     (``recognise.group_unknown``) and each face's ``cluster`` is written. Does nothing unless
     some unknown face is not grouped yet, or ``force``. Returns the number of groups, or None
     when nothing was done."""
@@ -278,19 +284,21 @@ def unknown_faces_regroup(*, force: bool = False) -> int | None:
     rows = list(
         unknown.filter(model_version=model_version(), cluster_hidden=False)
         .order_by("-id")
-        .values_list("id", "embedding", "box", "detection_score", "cluster")
+        .values_list("id", "embedding", "box", "detection_score", "cluster", "sharpness")
         [: settings.FACEWEB_GROUP_MAX_FACES]
     )
     min_side = settings.FACEWEB_GROUP_MIN_FACE_PX
+    blurred = settings.FACEWEB_MIN_SHARPNESS
     good = [
-        (pk, vector) for pk, vector, (x1, y1, x2, y2), score, _ in rows
+        (pk, vector) for pk, vector, (x1, y1, x2, y2), score, _, sharp in rows
         if score >= GROUP_MIN_SCORE and min(x2 - x1, y2 - y1) >= min_side
+        and (sharp is None or sharp >= blurred)
     ]
     labels = dict.fromkeys((row[0] for row in rows), -1)
     if good:
         vectors = np.stack([np.frombuffer(bytes(vector), EMBEDDING_DTYPE) for _, vector in good])
         labels.update(zip((pk for pk, _ in good), group_unknown(vectors).tolist(), strict=True))
-    changed = [Face(pk=pk, cluster=labels[pk]) for pk, *_, was in rows if was != labels[pk]]
+    changed = [Face(pk=pk, cluster=labels[pk]) for pk, *_, was, _ in rows if was != labels[pk]]
     with transaction.atomic():
         Face.objects.bulk_update(changed, ["cluster"], batch_size=500)
         # Older, of other versions, hidden: in no group.

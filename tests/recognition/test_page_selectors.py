@@ -82,8 +82,10 @@ def test_unknown_faces_are_grouped_by_the_task_then_shown_largest_first():
     pair = [make_face(vector=near(other, 0.2, seed=s), box=BIG) for s in range(2)]
     loner = make_face(vector=embedding(3), box=BIG)
     tiny = make_face(vector=near(stranger, 0.1), box=(0, 0, 30, 30))  # too small to group
+    blurred = make_face(vector=near(stranger, 0.1, seed=8), box=BIG)
+    Face.objects.filter(pk=blurred.pk).update(sharpness=2.0)  # too blurred to group
     make_face(vector=near(other, 0.1), person=make_person(), box=BIG)  # known: never grouped
-    assert unknown_groups() == ([], 0, 7)  # nothing grouped on a page view
+    assert unknown_groups() == ([], 0, 8)  # nothing grouped on a page view
 
     assert services.unknown_faces_regroup() == 2
     assert services.unknown_faces_regroup() is None  # nothing new: nothing done
@@ -92,11 +94,11 @@ def test_unknown_faces_are_grouped_by_the_task_then_shown_largest_first():
         [f.pk for f in reversed(trio)], [f.pk for f in reversed(pair)]
     ]
     assert (total, waiting) == (2, 0) and all(g.looks_like is None for g in groups)
-    assert Face.objects.get(pk=tiny.pk).cluster == Face.objects.get(pk=loner.pk).cluster == -1
+    assert {Face.objects.get(pk=f.pk).cluster for f in (tiny, blurred, loner)} == {-1}
     alone = selectors.unknown_faces(
         model_version=services.model_version(), threshold=0.42, min_size=3, limit=10
     ).alone  # with groups of 3 at least, the pair is alone too
-    assert [f.pk for f in alone] == [tiny.pk, loner.pk, pair[1].pk, pair[0].pk]
+    assert [f.pk for f in alone] == [blurred.pk, tiny.pk, loner.pk, pair[1].pk, pair[0].pk]
 
 
 def test_a_group_near_a_known_person_looks_like_them_and_a_hidden_group_is_gone():

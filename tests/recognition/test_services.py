@@ -1,5 +1,6 @@
 """Services on a real database, with a stand-in pipeline (see conftest.fake_pipeline)."""
 
+import dataclasses
 import hashlib
 import io
 import logging
@@ -8,6 +9,7 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -418,6 +420,18 @@ def test_a_face_too_small_to_stand_for_a_person_is_not_enrolled_saying_why(fake_
     photo.refresh_from_db()
     assert photo.error == ("The face in this photo is too small to recognise Ada by (30 pixels "
                            "across; at least 40 are needed). Use a closer photo.")
+    assert not ada.faces.filter(is_reference=True).exists()
+
+
+def test_a_blurred_face_is_not_enrolled_saying_why(fake_pipeline):
+    ada = make_person("Ada")
+    blurred = face_result(embedding(1), box=ENROLLABLE)
+    blurred = dataclasses.replace(blurred, chip=np.full((150, 150, 3), 128, np.uint8))
+    photo = analysed(fake_pipeline, blurred, purpose="enrol", person=ada)
+    photo.refresh_from_db()
+    assert photo.faces.get().sharpness == 0.0
+    assert photo.error == "The face in this photo is too blurred to recognise Ada by. Use a " \
+        "sharper photo."
     assert not ada.faces.filter(is_reference=True).exists()
 
 

@@ -46,6 +46,8 @@ def test_unknown_faces_are_grouped_named_together_and_a_group_of_strangers_hidde
     page.get_by_role("link", name="Unknown faces").click()
     groups = page.locator(".group")
     reload_until(page, groups, 2)
+    # Chavez may be analysed after the others were grouped: he joins at the next grouping.
+    reload_until(page, page.locator("section", has_text="Seen once").locator("img"), 1)
     expect(groups.nth(0).locator("img")).to_have_count(3)  # largest first
     expect(groups.nth(1).locator("img")).to_have_count(2)
     expect(page.locator("input[type=checkbox]:checked")).to_have_count(0)

@@ -224,6 +224,16 @@ class Face(models.Model):
     def __str__(self) -> str:
         return f"Face {self.pk} in photo {self.photo_id}"
 
+    @property
+    def band(self) -> str:
+        """How sure the app is of who it is: confirmed (a person said so), recognised,
+        possible (unknown, with a ``candidate`` offered) or unknown."""
+        if self.decision == self.Decision.ASSIGNED:
+            return "confirmed"
+        if self.decision == self.Decision.AUTO:
+            return "recognised"
+        return "possible" if self.candidate_id else "unknown"
+
     def embedding_array(self) -> np.ndarray:
         """The descriptor as a (128,) float32 array."""
         return np.frombuffer(bytes(self.embedding), dtype=EMBEDDING_DTYPE)

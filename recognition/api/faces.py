@@ -71,11 +71,9 @@ class FaceSerializer(serializers.Serializer):
         ref_name = "Face"
 
     def get_confidence(self, face: Face) -> str:
-        if face.decision == Face.Decision.ASSIGNED:
-            return "confirmed"
-        if face.decision == Face.Decision.AUTO:
+        if face.band == "recognised":
             return matching.confidence(face.distance, services.match_threshold())
-        return "possibly" if face.candidate_id else "unknown"
+        return {"possible": "possibly"}.get(face.band, face.band)
 
 
 class CandidateSerializer(serializers.Serializer):

@@ -17,7 +17,7 @@ from recognition.forms import FaceAssignForm
 from recognition.models import Face
 from recognition.pipeline import matching
 from recognition.views.access import staff_required, visible_face
-from recognition.views.photos import UNDO_KEY, face_band, face_words, undo_snapshot
+from recognition.views.photos import UNDO_KEY, face_words, undo_snapshot
 
 
 @login_required
@@ -37,7 +37,7 @@ def face_detail(request, pk: int):
     panel = "panel" in request.GET
     return render(request, f"recognition/{'_face_panel' if panel else 'face_detail'}.html", {
         "face": face, "nearest": nearest, "threshold": threshold, "scores": scores,
-        "band": face_band(face), "words": face_words(face, threshold),
+        "band": face.band, "words": face_words(face, threshold),
         # Who the face is said, or possibly, to be: its uploader may say it is not them.
         "said": face.person or face.candidate,
         "may_reject": request.user.is_staff or face.photo.uploaded_by_id == request.user.pk,

@@ -67,8 +67,7 @@ class FaceBox:
 
     @property
     def band(self) -> str:
-        """confirmed (a person said so), recognised, possible (a guess offered) or unknown."""
-        return face_band(self.face)
+        return self.face.band
 
     @property
     def tag_side(self) -> str:
@@ -86,16 +85,9 @@ class FaceBox:
         return self.face.expression_scores.get(self.face.expression, 0.0)
 
 
-def face_band(face: Face) -> str:
-    if face.decision == Face.Decision.ASSIGNED:
-        return "confirmed"
-    if face.decision == Face.Decision.AUTO:
-        return "recognised"
-    return "possible" if face.candidate_id else "unknown"
-
-
 def face_words(face: Face, threshold: float) -> str:
-    band = face_band(face)
+    """How sure, in words for a page (``Face.band``; recognised: matching.confidence)."""
+    band = face.band
     if band == "confirmed":
         return "confirmed by a person"
     if band == "recognised":

@@ -1,10 +1,11 @@
-"""Sharpness and turn (recognition/pipeline/quality.py) of the faces the product detects on
+"""Sharpness and pose (recognition/pipeline/quality.py) of the faces the product detects on
 WIDER FACE, by WIDER's own labels: blur (0 clear, 1 normal, 2 heavy) and pose (0 typical,
-1 atypical). Prints percentiles per label and, for candidate thresholds, the share of each
-label that a threshold would refuse: how FACEWEB_MIN_SHARPNESS and FACEWEB_MAX_TURN were
-chosen (dev data only).
+1 atypical); and the pose of the faces in LFW (mostly portraits). Prints percentiles per label
+and, for candidate thresholds, the share of each label that a threshold would refuse: how
+FACEWEB_MIN_SHARPNESS and FACEWEB_ENROL_MAX_YAW were chosen (dev data only).
 
     .venv/bin/python bench/face_quality.py [--images DIR --gt FILE] [--limit N]
+        [--lfw DIR] [--lfw-every K]
 
 Faces of at least 40 px, matched to a detection at IoU >= 0.5 (the product's crop and
 landmarks of that detection).
@@ -44,6 +45,8 @@ def main() -> None:
     parser.add_argument("--images", type=Path, default=WIDER / "images")
     parser.add_argument("--gt", type=Path, default=WIDER / "gt.txt")
     parser.add_argument("--limit", type=int, help="only the first N images")
+    parser.add_argument("--lfw", type=Path, default=DATA / "lfw-dev" / "images")
+    parser.add_argument("--lfw-every", type=int, default=5, help="every K-th LFW photo")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "faceweb.settings")
@@ -67,13 +70,14 @@ def main() -> None:
             matched, _ = match(box, boxes[big], iou=0.5)
             if matched.any():
                 k = int(np.flatnonzero(matched)[0])
-                found["sharp"].append((quality.sharpness(face.chip),
-                                       quality.turn(face.detection.landmarks),
+                yaw, pitch, _ = quality.pose(face.detection.landmarks)
+                found["sharp"].append((quality.sharpness(face.chip), abs(yaw), abs(pitch),
                                        int(blur[big][k]), int(pose[big][k])))
     rows = np.array(found["sharp"])
     print(f"{len(rows)} labelled faces of >= 40 px found")
-    for name, column, label, values in (("sharpness", 0, 2, (0, 1, 2)), ("turn", 1, 3, (0, 1))):
-        print(f"\n{name} by WIDER {'blur' if label == 2 else 'pose'} label: "
+    for name, column, label, values in (("sharpness", 0, 3, (0, 1, 2)), ("|yaw|", 1, 4, (0, 1)),
+                                        ("|pitch|", 2, 4, (0, 1))):
+        print(f"\n{name} by WIDER {'blur' if label == 3 else 'pose'} label: "
               "count, 10th / 50th / 90th percentile")
         for value in values:
             picked = rows[rows[:, label] == value, column]
@@ -82,14 +86,25 @@ def main() -> None:
                 print(f"  {value}: {len(picked):4d}  {p10:8.1f} {p50:8.1f} {p90:8.1f}")
     print("\nsharpness threshold: share refused among clear / normal / heavy blur")
     for t in (5, 8, 10, 12, 15, 20, 30):
-        shares = [(rows[rows[:, 2] == v, 0] < t).mean() if (rows[:, 2] == v).any() else
+        shares = [(rows[rows[:, 3] == v, 0] < t).mean() if (rows[:, 3] == v).any() else
                   float("nan") for v in (0, 1, 2)]
         print(f"  < {t:3d}: " + " / ".join(f"{s:.1%}" for s in shares))
-    print("\nturn threshold: share refused among typical / atypical pose")
-    for t in (0.2, 0.25, 0.3, 0.35, 0.4, 0.5):
-        shares = [(rows[rows[:, 3] == v, 1] > t).mean() if (rows[:, 3] == v).any() else
-                  float("nan") for v in (0, 1)]
-        print(f"  > {t:.2f}: " + " / ".join(f"{s:.1%}" for s in shares))
+
+    # LFW: one face per photo (the largest), nearly all facing the camera more or less.
+    lfw = []
+    for path in sorted(args.lfw.glob("*/*.jpg"))[:: args.lfw_every]:
+        faces = analyse.analyse_image(load_image(path)).faces
+        if faces:
+            face = max(faces, key=lambda f: f.detection.box[2] - f.detection.box[0])
+            lfw.append([abs(v) for v in quality.pose(face.detection.landmarks)[:2]])
+    lfw_rows = np.array(lfw).reshape(-1, 2)
+    print(f"\nLFW: {len(lfw_rows)} faces; |yaw| 50th / 90th / 99th percentile "
+          + " / ".join(f"{v:.1f}" for v in np.percentile(lfw_rows[:, 0], [50, 90, 99])))
+    print("\n|yaw| threshold: share refused among WIDER typical / atypical pose, LFW")
+    for t in (25, 30, 35, 40, 45, 50, 60):
+        shares = [(rows[rows[:, 4] == v, 1] > t).mean() if (rows[:, 4] == v).any() else
+                  float("nan") for v in (0, 1)] + [(lfw_rows[:, 0] > t).mean()]
+        print(f"  > {t:3d}: " + " / ".join(f"{s:.1%}" for s in shares))
 
 
 if __name__ == "__main__":

@@ -351,6 +351,10 @@ FACEWEB_ENROL_MIN_FACE_PX = env_int("FACEWEB_ENROL_MIN_FACE_PX", 40)
 # neither enrolled nor grouped. On WIDER FACE's labelled faces (bench/face_quality.py) it
 # refuses 5% of the clear faces, 57% of the blurred and 86% of the heavily blurred.
 FACEWEB_MIN_SHARPNESS = env_float("FACEWEB_MIN_SHARPNESS", 8.0)
+# A face turned further aside than this (|yaw| in degrees, recognition.pipeline.quality.pose)
+# is refused as a reference photo. On the dev data (bench/face_quality.py) it refuses 1% of
+# LFW's faces and half of WIDER FACE's faces labelled atypical pose.
+FACEWEB_ENROL_MAX_YAW = env_float("FACEWEB_ENROL_MAX_YAW", 45.0)
 FACEWEB_MAX_UPLOAD_BYTES = env_int("FACEWEB_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
 # An analysis running this long is hung (e.g. a deadlocked library): the pool kills its
 # process and starts a fresh one. Leave room for the first photo of a worker process, which

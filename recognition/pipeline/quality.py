@@ -2,12 +2,12 @@
 
 - ``sharpness``: the variance of the Laplacian of the face's 150 px crop in grey, the usual
   measure of focus. A blurred or smeared face has little fine detail, so a low value.
-- ``turn``: how far the face is turned aside, from its five landmarks: the nose's offset from
-  the middle of the eyes along the eye line, as a share of the eye distance (0 facing the
-  camera, about 0.5 and more in profile).
+- ``pose``: which way the head looks, (yaw, pitch, roll) in degrees, from its five landmarks:
+  the rotation that best projects a generic 3-D face (:data:`FACE_3D`) onto them.
 
-The thresholds the app uses (settings FACEWEB_MIN_SHARPNESS, FACEWEB_MAX_TURN) were chosen
-on WIDER FACE's own blur and pose labels with ``bench/face_quality.py``.
+The sharpness threshold the app uses (FACEWEB_MIN_SHARPNESS) was chosen on WIDER FACE's own
+blur labels with ``bench/face_quality.py``, which also reports the pose by WIDER's pose labels
+and on LFW (where FACEWEB_ENROL_MAX_YAW comes from).
 """
 
 from __future__ import annotations
@@ -22,14 +22,38 @@ def sharpness(chip: np.ndarray) -> float:
     return float(cv2.Laplacian(grey, cv2.CV_64F).var())
 
 
-def turn(landmarks: np.ndarray) -> float:
-    """How far aside the face looks: |nose offset along the eye line| / eye distance, from
-    ``(5, 2)`` landmarks (left eye, right eye, nose, mouth left, mouth right)."""
-    points = np.asarray(landmarks, np.float64)
-    left, right, nose = points[0], points[1], points[2]
-    axis = right - left
-    distance = float(np.hypot(*axis))
-    if distance == 0:
-        return float("inf")
-    offset = float(np.dot(nose - (left + right) / 2, axis / distance))
-    return abs(offset) / distance
+# A generic face in the descriptor chip's pixels (align's 150 px chip, about 1.15 mm each): x to
+# the picture's right, y down, z away from the camera, in the landmarks' order (left eye, right
+# eye, nose tip, mouth left, mouth right). x and y are RetinaFace's measured template (align),
+# centred; depths are typical adult proportions: the nose tip ~25 mm in front of the eyes, the
+# mouth corners ~9 mm.
+FACE_3D = np.array(
+    [[-27.4, -29.7, 0.0], [27.4, -29.7, 0.0], [0.0, 0.0, -22.0], [-21.7, 28.3, -8.0],
+     [21.7, 28.3, -8.0]]
+)
+
+
+def pose(landmarks: np.ndarray) -> tuple[float, float, float]:
+    """``(yaw, pitch, roll)`` in degrees of the head with these ``(5, 2)`` landmarks (image
+    pixels, x right, y down): yaw > 0 looks towards the picture's right, pitch > 0 looks up,
+    roll > 0 tilts the head clockwise. All 0 facing the camera upright. From five points and a
+    generic face, so a guide, not a measurement: yaw and roll are read from the eyes and nose
+    across the face, and are good to a few degrees near the front; pitch rests on where the nose
+    sits between eyes and mouth, which differs from face to face and moves with a smile (a
+    broad smile in a straight portrait can read 25 degrees down)."""
+    points = np.asarray(landmarks, np.float64).reshape(5, 2)
+    eyes = float(np.hypot(*(points[1] - points[0])))
+    if not np.isfinite(points).all() or eyes == 0:
+        return (0.0, 0.0, 0.0)
+    # A long lens (focal 10 eye distances) so that perspective barely matters: a photo does
+    # not say how far away the face was.
+    focal = 10 * eyes
+    centre = points.mean(axis=0)
+    camera = np.array([[focal, 0, centre[0]], [0, focal, centre[1]], [0, 0, 1]])
+    guess = np.array([[0.0], [0.0], [focal * 54.8 / eyes]])  # upright, facing, at that size
+    _, rvec, _ = cv2.solvePnP(
+        FACE_3D, points, camera, None, rvec=np.zeros((3, 1)), tvec=guess,
+        useExtrinsicGuess=True, flags=cv2.SOLVEPNP_ITERATIVE,
+    )
+    pitch, yaw, roll = cv2.RQDecomp3x3(cv2.Rodrigues(rvec)[0])[0]
+    return (-float(yaw), -float(pitch), float(roll))

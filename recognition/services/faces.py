@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from recognition import files, selectors
 from recognition.models import EMBEDDING_DTYPE, AuditEvent, Face, Person, Photo
-from recognition.pipeline import matching
+from recognition.pipeline import matching, quality
 from recognition.services.audit import audit
 from recognition.services.people import person_create
 from recognition.services.photos import photo_create
@@ -108,6 +108,12 @@ def person_enrol(*, person: Person, photo: Photo, face: Face | None = None) -> F
             raise ValidationError(
                 f"The face in this photo is too blurred to recognise {person.name} by. Use a "
                 "sharper photo."
+            )
+        yaw = quality.pose(np.asarray(face.landmarks))[0]
+        if abs(yaw) > settings.FACEWEB_ENROL_MAX_YAW:
+            raise ValidationError(
+                f"The face in this photo is turned too far aside (about {abs(yaw):.0f} degrees) "
+                f"to recognise {person.name} by. Use a photo where they face the camera."
             )
     elif face.photo_id != photo.pk:
         raise ValidationError("That face is not in this photo.")

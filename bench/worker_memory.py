@@ -65,7 +65,7 @@ def main() -> None:
 
     started, started_peak = rss_mib(), peak_mib()
     django.setup()
-    from recognition.pipeline import analyse, loader, spec
+    from recognition.pipeline import analyse, expression, loader, spec
     from recognition.pipeline.image import load_image
 
     print(f"{'step':<36} {'RSS':>5} {'added':>6} {'peak':>5}")
@@ -75,7 +75,8 @@ def main() -> None:
         ("django + pipeline imported", lambda: None),
         ("+ detector " + spec.configured().detector, loader.get_detector),
         ("+ embedder", loader.get_embedder),
-        ("+ expression", loader.get_expression_model),
+        ("+ expression networks", lambda: [loader.get_expression_model(name)
+                                           for name in expression.NETS]),
         ("+ warm_up (each model run once)", spec.warm_up),
     ):
         load()

@@ -75,7 +75,8 @@ class PersonAdmin(admin.ModelAdmin):
 @admin.register(Photo)
 class PhotoAdmin(admin.ModelAdmin):
     list_display = ("id", "thumbnail", "status", "purpose", "source", "face_count", "created_at")
-    list_filter = ("status", "purpose", "source")
+    # "Expression read by" finds photos read by an older expression model, to analyse again.
+    list_filter = ("status", "purpose", "source", "faces__expression_model")
     inlines = (FaceInline,)
     actions = ("reanalyse",)
     readonly_fields = (
@@ -120,7 +121,7 @@ class FaceAdmin(admin.ModelAdmin):
 
     list_display = ("id", "thumbnail", "person", "decision", "distance", "is_reference",
                     "expression", "photo")
-    list_filter = ("decision", "is_reference", "expression")
+    list_filter = ("decision", "is_reference", "expression", "expression_model")
     list_select_related = ("person", "photo")
     search_fields = ("person__name",)
     readonly_fields = ("thumbnail",)

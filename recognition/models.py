@@ -162,6 +162,9 @@ class Face(models.Model):
     crop = models.ImageField(upload_to="faces/%Y/%m/", blank=True)
     expression = models.CharField(max_length=10, choices=[(e, e) for e in EXPRESSIONS])
     expression_scores = models.JSONField(help_text="Every expression's probability")
+    expression_model = models.CharField(
+        max_length=100, blank=True, help_text="What read the expression (pipeline.expression.VERSION)"
+    )
     person = models.ForeignKey(
         Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="faces"
     )

@@ -88,7 +88,7 @@ def analyse_image(
 
     start = time.perf_counter()
     scores = (
-        expression.predict(loader.get_expression_model(), expression_inputs(image, found))
+        expression.read(expression_inputs(image, found))
         if found
         else np.zeros((0, len(EXPRESSIONS)), np.float32)
     )

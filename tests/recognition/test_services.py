@@ -223,6 +223,7 @@ def test_photo_analyse_stores_every_face_with_its_crop_and_marks_the_photo_done(
     assert first.embedding_array().tolist() == vector.tolist()
     assert first.box == [10.0, 10.0, 40.0, 40.0] and second.box == [5.0, 5.0, 9.0, 9.0]
     assert first.expression == "happy" and first.expression_scores["happy"] == 1.0
+    assert first.expression_model == fake_pipeline.spec.expression  # what read it
     assert first.decision == Face.Decision.UNKNOWN and first.person is None
     assert first.crop.storage.exists(first.crop.name)
     with first.crop.open("rb") as f:

@@ -63,14 +63,10 @@ REQUEST_TIMEOUT_S = 60
 def _warm_models() -> None:
     """Load the models in this process (the live server's threads share them), as a web
     process has after its first analysis: the first load takes longer than a request may."""
-    import numpy as np
-
-    from recognition.pipeline import analyse, loader
+    from recognition.pipeline import loader, spec
 
     try:
-        for getter in (loader.get_detector, loader.get_embedder, loader.get_expression_model):
-            getter()
-        analyse.analyse_image(np.zeros((64, 64, 3), np.uint8))
+        spec.warm_up()
     except loader.ModelNotInstalled:
         pass  # then verify/identify answer 503 models_not_installed, which is documented
 

@@ -1,17 +1,19 @@
-"""Write tests/fixtures/face_api_expressions.json: face-api's own expression probabilities.
+"""Write tests/fixtures/face_api_<net>.json: what face-api's own expression net (7
+probabilities) or age/gender net (age, p(male), p(female)) answers for a set of face crops.
 
 Builds each input of ``RECIPE`` (seeded noise, or a PIL crop of a photo in the shared data),
-feeds the raw RGB bytes to ``bench/face_api_expressions.mjs`` (face-api in Node, TF.js CPU
-backend) and stores, per input, the recipe, the SHA-256 of the bytes fed and the 7
-probabilities. Tests rebuild the inputs with ``build_input`` and check the hash, so the port
-and face-api provably saw the same pixels. No image is stored.
+feeds the raw RGB bytes to ``bench/face_api_heads.mjs`` (face-api in Node, TF.js CPU backend)
+and stores, per input, the recipe, the SHA-256 of the bytes fed and the net's outputs. Tests
+rebuild the inputs with ``build_input`` and check the hash, so the port and face-api provably
+saw the same pixels. No image is stored.
 
-Run from the repository root: ``.venv/bin/python bench/face_api_expressions.py``
-(``FACEWEB_DATA_DIR`` overrides ``../shared/data``).
+Run from the repository root: ``.venv/bin/python bench/face_api_heads.py --net expression``
+(or ``age_gender``; ``FACEWEB_DATA_DIR`` overrides ``../shared/data``).
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import hashlib
 import json
@@ -23,7 +25,12 @@ import numpy as np
 from PIL import Image, ImageOps
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURE = ROOT / "tests" / "fixtures" / "face_api_expressions.json"
+FIXTURES = ROOT / "tests" / "fixtures"
+NETS = {
+    "expression": "FaceExpressionNet output (predictExpressions on a Tensor3D)",
+    "age_gender": "AgeGenderNet output (predictAgeAndGender on a Tensor3D): age, p(male), "
+    "p(female)",
+}
 
 # Boxes (x1, y1, x2, y2) are MTCNN detections rounded to pixels, on the EXIF-oriented image,
 # and a few deliberate variants: square with margin, tiny source (upscaled), 48x48 grayscale.
@@ -93,16 +100,21 @@ def sha256(pixels: np.ndarray) -> str:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--net", choices=NETS, default="expression")
+    net = parser.parse_args().net
+    fixture_path = FIXTURES / f"face_api_{net}.json"
     data = data_dir()
     arrays = {entry["name"]: build_input(entry, data=data) for entry in RECIPE}
     request = {
+        "net": net,
         "inputs": [
             {"name": name, "shape": list(a.shape), "rgb": base64.b64encode(a.tobytes()).decode()}
             for name, a in arrays.items()
         ]
     }
     node = subprocess.run(
-        ["node", str(ROOT / "bench" / "face_api_expressions.mjs")],
+        ["node", str(ROOT / "bench" / "face_api_heads.mjs")],
         input=json.dumps(request),
         capture_output=True,
         text=True,
@@ -110,8 +122,8 @@ def main() -> None:
     )
     reference = json.loads(node.stdout)
     fixture = {
-        "about": "face-api's own FaceExpressionNet output (predictExpressions on a Tensor3D) for"
-        " each input; written by bench/face_api_expressions.py, which holds the recipe code.",
+        "about": f"face-api's own {NETS[net]} for each input; written by "
+        f"bench/face_api_heads.py --net {net}, which holds the recipe code.",
         "face_api": reference["face_api"],
         "tfjs": reference["tfjs"],
         "backend": reference["backend"],
@@ -121,17 +133,17 @@ def main() -> None:
                 **entry,
                 "input_shape": list(arrays[entry["name"]].shape),
                 "sha256": sha256(arrays[entry["name"]]),
-                "probabilities": reference["probabilities"][entry["name"]],
+                "outputs": reference["outputs"][entry["name"]],
             }
             for entry in RECIPE
         ],
     }
-    FIXTURE.parent.mkdir(parents=True, exist_ok=True)
+    FIXTURES.mkdir(parents=True, exist_ok=True)
     # One line per input keeps the fixture short and its diffs readable.
     rows = ",\n  ".join(json.dumps(row) for row in fixture.pop("inputs"))
     head = json.dumps(fixture, indent=1)[:-2]
-    FIXTURE.write_text(f'{head},\n "inputs": [\n  {rows}\n ]\n}}\n')
-    print(f"wrote {FIXTURE.relative_to(ROOT)} ({len(RECIPE)} inputs)")
+    fixture_path.write_text(f'{head},\n "inputs": [\n  {rows}\n ]\n}}\n')
+    print(f"wrote {fixture_path.relative_to(ROOT)} ({len(RECIPE)} inputs)")
 
 
 if __name__ == "__main__":

@@ -83,7 +83,7 @@ def main() -> None:
     train = data / "fer2013" / "train"
 
     detector = loader.get_detector()
-    model = loader.get_expression_model()
+    model = loader.get_net("expression")
     rng = random.Random(0)
     truth, predicted, missed = [], {}, 0
     for folder in sorted(train.iterdir()):

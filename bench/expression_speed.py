@@ -66,7 +66,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=50)
     args = parser.parse_args()
-    model = loader.get_expression_model()
+    model = loader.get_net("expression")
     reference = tensorflow_predict()
     rng = np.random.default_rng(0)
     print("   crop  batch  LiteRT ms/face  TensorFlow ms/face  ratio  max abs difference")

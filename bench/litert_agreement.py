@@ -75,7 +75,7 @@ def main() -> None:
         root=DATA / "fer2013" / "public_test", limit=args.fer
     )
     faces = np.stack([eval_expression.read_rgb(path) for path, _ in images])
-    ours = expression.predict(loader.get_expression_model(), faces)
+    ours = expression.predict(loader.get_net("expression"), faces)
     theirs = tensorflow_predict()(faces)  # face-api's column order, which is EXPRESSIONS'
     same = int((ours.argmax(axis=1) == theirs.argmax(axis=1)).sum())
     print(f"expressions of {len(images)} FER2013 public-test images, LiteRT vs Keras:")

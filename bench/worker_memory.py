@@ -75,8 +75,8 @@ def main() -> None:
         ("django + pipeline imported", lambda: None),
         ("+ detector " + spec.configured().detector, loader.get_detector),
         ("+ embedder", loader.get_embedder),
-        ("+ expression networks", lambda: [loader.get_expression_model(name)
-                                           for name in expression.NETS]),
+        ("+ expression networks, age/gender", lambda: [
+            loader.get_net(name) for name in [*expression.NETS, "age_gender"]]),
         ("+ warm_up (each model run once)", spec.warm_up),
     ):
         load()

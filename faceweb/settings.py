@@ -189,6 +189,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "recognition.views.context.upload_limits",
+                "recognition.views.context.features",
             ]
         },
     }
@@ -342,6 +343,9 @@ FACEWEB_GROUP_MIN_SIZE = env_int("FACEWEB_GROUP_MIN_SIZE", 2)
 # Faces smaller than this (shorter side of the box, pixels) are not grouped; only the newest
 # FACEWEB_GROUP_MAX_FACES unknown faces are (grouping 5,000 takes ~2 s and 100 MB).
 FACEWEB_GROUP_MIN_FACE_PX = env_int("FACEWEB_GROUP_MIN_FACE_PX", 40)
+# Nor when the detector was less sure of it than this (RetinaFace keeps faces from 0.75; most
+# of its false detections score below 0.9).
+FACEWEB_GROUP_MIN_SCORE = env_float("FACEWEB_GROUP_MIN_SCORE", 0.9)
 FACEWEB_GROUP_MAX_FACES = env_int("FACEWEB_GROUP_MAX_FACES", 5000)
 # A face smaller than this (shorter side of its box, pixels) is refused as a reference photo:
 # too little detail to stand for a person (the detector itself finds faces from about 10 px).
@@ -355,6 +359,9 @@ FACEWEB_MIN_SHARPNESS = env_float("FACEWEB_MIN_SHARPNESS", 8.0)
 # is refused as a reference photo. On the dev data (bench/face_quality.py) it refuses 1% of
 # LFW's faces and half of WIDER FACE's faces labelled atypical pose.
 FACEWEB_ENROL_MAX_YAW = env_float("FACEWEB_ENROL_MAX_YAW", 45.0)
+# Estimate each face's age and gender (face-api's network; README "Age and gender"). Off:
+# neither computed, nor stored, nor shown, anywhere.
+FACEWEB_AGE_GENDER = env_bool("FACEWEB_AGE_GENDER", True)
 FACEWEB_MAX_UPLOAD_BYTES = env_int("FACEWEB_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
 # An analysis running this long is hung (e.g. a deadlocked library): the pool kills its
 # process and starts a fresh one. Leave room for the first photo of a worker process, which
@@ -414,6 +421,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 24 * 3600,
     },
 }
+if not FACEWEB_AGE_GENDER:  # estimates stored while it was on are erased at the next sweep
+    CELERY_BEAT_SCHEDULE["forget-age-gender"] = {
+        "task": "recognition.tasks.forget_age_gender",
+        "schedule": FACEWEB_SWEEP_INTERVAL_S,
+    }
 
 # --- API (Django REST framework, /api/v1/) -----------------------------------------------------
 REST_FRAMEWORK = {

@@ -127,10 +127,18 @@ class HistoryFilterForm(forms.Form):
     date_to = forms.DateField(required=False, label="To",
                               widget=forms.DateInput(attrs={"type": "date"}))
     unknown = forms.BooleanField(required=False, label="Unknown faces only")
+    # Estimates (FACEWEB_AGE_GENDER); the form drops them when that is off.
+    age_from = forms.IntegerField(required=False, min_value=0, max_value=120, label="Age from")
+    age_to = forms.IntegerField(required=False, min_value=0, max_value=120, label="Age to")
+    gender = forms.ChoiceField(choices=[("", "Any"), ("female", "Female"), ("male", "Male")],
+                               required=False)
 
-    def __init__(self, *args, people, **kwargs):
+    def __init__(self, *args, people, age_gender: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["person"].queryset = people
+        if not age_gender:
+            for name in ("age_from", "age_to", "gender"):
+                del self.fields[name]
 
 
 class AuditFilterForm(forms.Form):

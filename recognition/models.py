@@ -165,6 +165,24 @@ class Face(models.Model):
     expression_model = models.CharField(
         max_length=100, blank=True, help_text="What read the expression (pipeline.expression.VERSION)"
     )
+    # Estimated age and gender (pipeline.age_gender); empty when FACEWEB_AGE_GENDER is off.
+    age = models.FloatField(null=True, blank=True, help_text="Estimated age in years")
+    gender = models.CharField(
+        max_length=6, blank=True, choices=[("male", "male"), ("female", "female")],
+        help_text="Estimated gender",
+    )
+    gender_probability = models.FloatField(
+        null=True, blank=True, help_text="How sure the estimate of gender is (0.5-1)"
+    )
+    # Head pose in degrees from the landmarks (pipeline.quality.pose): yaw > 0 looks towards
+    # the picture's right, pitch > 0 up, roll > 0 tilts clockwise.
+    yaw = models.FloatField(null=True, blank=True)
+    pitch = models.FloatField(null=True, blank=True)
+    roll = models.FloatField(null=True, blank=True)
+    quality = models.FloatField(
+        null=True, blank=True, help_text="0-1: size, focus, pose and detection score together "
+        "(pipeline.quality.score)",
+    )
     person = models.ForeignKey(
         Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="faces"
     )
@@ -236,6 +254,16 @@ class Face(models.Model):
         if self.decision == self.Decision.AUTO:
             return "recognised"
         return "possible" if self.candidate_id else "unknown"
+
+    @property
+    def facing(self) -> str:
+        """Which way the head looks, in words (from its yaw; pitch is too coarse to say)."""
+        if self.yaw is None:
+            return ""
+        if abs(self.yaw) < 15:
+            return "towards the camera"
+        side = "right" if self.yaw > 0 else "left"
+        return f"turned about {abs(self.yaw):.0f}° to the picture's {side}"
 
     def embedding_array(self) -> np.ndarray:
         """The descriptor as a (128,) float32 array."""

@@ -6,8 +6,19 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
-from django.db.models import Count, Exists, Max, Min, OuterRef, Prefetch, Q, QuerySet
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    Max,
+    Min,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Value,
+)
+from django.db.models.functions import Coalesce, Floor, Least, TruncDate
 from django.utils import timezone
 
 from recognition.models import (
@@ -86,22 +97,26 @@ def photo_list(
     date_from: date | None = None,
     date_to: date | None = None,
     unknown_only: bool = False,
+    age_from: int | None = None,
+    age_to: int | None = None,
+    gender: str | None = None,
 ) -> QuerySet[Photo]:
     """Photos ``user`` may see, newest first by ``when`` (taken, from the EXIF, else uploaded),
     with uploader and faces (and their people).
 
-    Filters: a face of ``person_id``; a face showing ``expression`` (the same face as the
-    person's when both are given); ``when`` from ``date_from`` to ``date_to`` inclusive (dates
-    in TIME_ZONE); at least one unknown face. Faces come without their embeddings.
+    Filters: a face of ``person_id``; a face showing ``expression``; a face estimated
+    ``age_from`` to ``age_to`` years old (inclusive, whole years) and of ``gender`` (all of
+    these on the same face); ``when`` from ``date_from`` to ``date_to`` inclusive (dates in
+    TIME_ZONE); at least one unknown face. Faces come without their embeddings.
     """
     photos = photos_visible_to(user=user).annotate(when=WHEN).order_by("-when", "-id")
-    if person_id is not None or expression:
-        faces = Face.objects.filter(photo=OuterRef("pk"))
-        if person_id is not None:
-            faces = faces.filter(person_id=person_id)
-        if expression:
-            faces = faces.filter(expression=expression)
-        photos = photos.filter(Exists(faces))
+    face_filters = {
+        "person_id": person_id, "expression": expression or None, "gender": gender or None,
+        "age__gte": age_from, "age__lt": None if age_to is None else age_to + 1,
+    }
+    face_filters = {key: value for key, value in face_filters.items() if value is not None}
+    if face_filters:
+        photos = photos.filter(Exists(Face.objects.filter(photo=OuterRef("pk"), **face_filters)))
     if unknown_only:
         unknown = Face.objects.filter(photo=OuterRef("pk"), decision=Face.Decision.UNKNOWN)
         photos = photos.filter(Exists(unknown))
@@ -172,8 +187,9 @@ def person_timeline(*, user, person_id: int) -> QuerySet[Face]:
 def person_list() -> QuerySet[Person]:
     """People by name, with ``n_references`` and ``n_faces`` counted, ``enrolling`` (an
     enrolment photo of theirs is still being analysed), and their reference faces prefetched
-    as ``references``."""
-    references = Face.objects.filter(is_reference=True).defer("embedding").order_by("-id")
+    as ``references``, best quality first (the first is their thumbnail)."""
+    references = Face.objects.filter(is_reference=True).defer("embedding").order_by(
+        F("quality").desc(nulls_last=True), "-id")
     unfinished = (Photo.Status.PENDING, Photo.Status.PROCESSING)
     return Person.objects.annotate(
         n_faces=Count("faces"), n_references=Count("faces", filter=Q(faces__is_reference=True)),
@@ -272,10 +288,18 @@ class DashboardStats:
     expressions: dict[str, int]  # expression -> faces, every expression present
     expressions_by_person: list[tuple[str, dict[str, int]]]  # most seen people first
     recent: list[Photo]
+    # Estimated ages by decade ("0-9" ... "70+", every one present) and genders; empty when
+    # not asked for (FACEWEB_AGE_GENDER off).
+    ages: dict[str, int]
+    genders: dict[str, int]
+
+
+AGE_DECADES = [*(f"{d}-{d + 9}" for d in range(0, 70, 10)), "70+"]
 
 
 def dashboard_stats(
-    *, user, days: int = 30, top_people: int = 10, recent: int = 8, today: date | None = None
+    *, user, days: int = 30, top_people: int = 10, recent: int = 8, today: date | None = None,
+    age_gender: bool = True,
 ) -> DashboardStats:
     """Counts for the dashboard over the photos ``user`` may see (staff: all), in a fixed
     number of queries. ``per_day`` covers the days up to ``today`` since the first photo, at
@@ -318,6 +342,17 @@ def dashboard_stats(
     by_person: dict[int, tuple[str, dict[str, int]]] = {}
     for person_id, name, expression, n in rows:
         by_person.setdefault(person_id, (name, dict.fromkeys(EXPRESSIONS, 0)))[1][expression] = n
+    ages: dict[str, int] = {}
+    genders: dict[str, int] = {}
+    if age_gender:
+        ages = dict.fromkeys(AGE_DECADES, 0)
+        for index, n in (faces.filter(age__isnull=False).order_by()  # 70 and over: one bar
+                         .annotate(decade=Floor(Least(F("age"), Value(70.0)) / 10))
+                         .values_list("decade").annotate(n=Count("id"))):
+            ages[AGE_DECADES[min(int(index), len(AGE_DECADES) - 1)]] = n
+        genders = {"female": 0, "male": 0}
+        genders.update(faces.exclude(gender="").order_by().values_list("gender")
+                       .annotate(n=Count("id")))
     return DashboardStats(
         # Staff: everyone enrolled; others: the people recognised in their own photos.
         people=Person.objects.count() if user.is_staff else faces.filter(
@@ -336,6 +371,8 @@ def dashboard_stats(
             by_person.values(), key=lambda item: -sum(item[1].values())
         ),
         recent=list(photo_list(user=user)[:recent]),
+        ages=ages,
+        genders=genders,
     )
 
 

@@ -92,3 +92,9 @@ def reidentify_faces() -> int | None:
     """Earlier faces matched again after the references changed (Celery beat, with the sweep;
     nothing to do unless the gallery changed)."""
     return services.faces_reidentify()
+
+
+@shared_task
+def forget_age_gender() -> int:
+    """With FACEWEB_AGE_GENDER off (Celery beat, with the sweep): erase every stored estimate."""
+    return services.faces_forget_age_gender()

@@ -56,8 +56,10 @@ def near(vector: np.ndarray, distance: float, seed: int = 99) -> np.ndarray:
     return (vector + distance * direction / np.linalg.norm(direction)).astype(np.float32)
 
 
-def face_result(vector: np.ndarray, box=(10.0, 10.0, 40.0, 40.0)) -> FaceResult:
-    """A FaceResult as the pipeline would return it, with the given descriptor."""
+def face_result(vector: np.ndarray, box=(10.0, 10.0, 40.0, 40.0), *, age: float | None = 34.0,
+                male: float | None = 0.2) -> FaceResult:
+    """A FaceResult as the pipeline would return it, with the given descriptor (and, unless
+    None, an estimated age and probability of male)."""
     landmarks = np.array([[18, 20], [32, 20], [25, 27], [19, 34], [31, 34]], dtype=np.float32)
     scores = {name: 0.0 for name in EXPRESSIONS} | {"happy": 1.0}
     return FaceResult(
@@ -68,6 +70,8 @@ def face_result(vector: np.ndarray, box=(10.0, 10.0, 40.0, 40.0)) -> FaceResult:
         # A sharp crop: checks of 5 px (a flat one is as blurred as it gets).
         chip=np.kron((np.indices((30, 30)).sum(axis=0) % 2 * 200 + 20).astype(np.uint8),
                      np.ones((5, 5), np.uint8))[:, :, None].repeat(3, axis=2),
+        age=age,
+        male=male,
     )
 
 

@@ -27,6 +27,16 @@ from recognition.pipeline import matching
 from recognition.pipeline.types import EXPRESSIONS
 
 
+class PoseSerializer(serializers.Serializer):
+    yaw = serializers.FloatField(allow_null=True, help_text="> 0: looks towards the right of "
+                                 "the picture.")
+    pitch = serializers.FloatField(allow_null=True, help_text="> 0: looks up (coarse).")
+    roll = serializers.FloatField(allow_null=True, help_text="> 0: tilted clockwise.")
+
+    class Meta:
+        ref_name = "Pose"
+
+
 class FaceSerializer(serializers.Serializer):
     """A face as every endpoint shows it."""
 
@@ -65,10 +75,30 @@ class FaceSerializer(serializers.Serializer):
     is_reference = serializers.BooleanField(help_text="Part of its person's gallery.")
     expression = serializers.ChoiceField(choices=EXPRESSIONS)
     expression_scores = serializers.DictField(child=serializers.FloatField())
+    age = serializers.FloatField(
+        allow_null=True, help_text="Estimated age in years; null when age and gender are "
+        "turned off (FACEWEB_AGE_GENDER) or the photo was analysed before they existed.",
+    )
+    gender = serializers.ChoiceField(choices=["male", "female"], allow_null=True,
+                                     help_text="Estimated gender; null as for age.")
+    gender_probability = serializers.FloatField(
+        allow_null=True, help_text="How sure the gender estimate is, 0.5-1.")
+    pose = PoseSerializer(source="*", help_text="Which way the head looks, in degrees.")
+    sharpness = serializers.FloatField(allow_null=True, help_text="Focus of the face's crop.")
+    quality = serializers.FloatField(
+        allow_null=True, help_text="0-1: size, focus, pose and detection score together.")
     crop_url = FileUrlField(file="crop", view_name="api:face-crop", lookup="face_id")
 
     class Meta:
         ref_name = "Face"
+
+    def to_representation(self, face: Face) -> dict:
+        data = super().to_representation(face)
+        if not settings.FACEWEB_AGE_GENDER:
+            data.update(age=None, gender=None, gender_probability=None)
+        else:
+            data["gender"] = data["gender"] or None
+        return data
 
     def get_confidence(self, face: Face) -> str:
         if face.band == "recognised":

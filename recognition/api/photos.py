@@ -119,6 +119,14 @@ class PhotoCollectionApi(APIView):
         unknown_only = serializers.BooleanField(
             default=False, help_text="Only photos with an unknown face."
         )
+        age_from = serializers.IntegerField(
+            min_value=0, max_value=120, required=False,
+            help_text="A face estimated at least this old (with age_to, gender: the same face; "
+            "ignored when age and gender are off).")
+        age_to = serializers.IntegerField(min_value=0, max_value=120, required=False,
+                                          help_text="A face estimated at most this old.")
+        gender = serializers.ChoiceField(choices=["male", "female"], required=False,
+                                         help_text="A face estimated of this gender.")
         page = id_field(required=False)
         page_size = serializers.IntegerField(min_value=1, max_value=100, required=False)
 
@@ -142,6 +150,8 @@ class PhotoCollectionApi(APIView):
         photos = selectors.photo_list(
             user=request.user, person_id=f.get("person"), expression=f.get("expression"),
             date_from=f.get("date_from"), date_to=f.get("date_to"), unknown_only=f["unknown_only"],
+            **({"age_from": f.get("age_from"), "age_to": f.get("age_to"),
+                "gender": f.get("gender")} if settings.FACEWEB_AGE_GENDER else {}),
         )
         return paginate(request, self, photos, PhotoSerializer)
 

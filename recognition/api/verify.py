@@ -25,6 +25,7 @@ from recognition.api.common import (
 )
 from recognition.api.faces import CandidateSerializer
 from recognition.api.schema import ErrorSerializer
+from recognition.pipeline import age_gender
 from recognition.pipeline.types import EXPRESSIONS
 
 SYNC_ERRORS = {
@@ -132,6 +133,9 @@ class IdentifyApi(APIView):
             distance = serializers.FloatField(allow_null=True)
             expression = serializers.ChoiceField(choices=EXPRESSIONS)
             expression_scores = serializers.DictField(child=serializers.FloatField())
+            age = serializers.FloatField(allow_null=True, help_text="Estimated; null when off.")
+            gender = serializers.ChoiceField(choices=["male", "female"], allow_null=True)
+            gender_probability = serializers.FloatField(allow_null=True)
             candidates = CandidateSerializer(many=True)
 
             class Meta:
@@ -139,6 +143,7 @@ class IdentifyApi(APIView):
 
             def to_representation(self, identified: services.IdentifiedFace) -> dict:
                 face = identified.face
+                gender, gender_probability = age_gender.gender(face.male)
                 return super().to_representation({
                     "box": [float(v) for v in face.detection.box],
                     "landmarks": [[float(x), float(y)] for x, y in face.detection.landmarks],
@@ -146,6 +151,7 @@ class IdentifyApi(APIView):
                     "person": identified.person, "distance": identified.distance,
                     "expression": face.expression,
                     "expression_scores": {k: float(v) for k, v in face.expression_scores.items()},
+                    "age": face.age, "gender": gender, "gender_probability": gender_probability,
                     "candidates": [vars(c) for c in identified.candidates],
                 })
 

@@ -1,6 +1,8 @@
-"""The pipeline's entry point: image -> faces, each with a descriptor and an expression.
+"""The pipeline's entry point: image -> faces, each with a descriptor, an expression and (when
+asked) an estimated age and gender.
 
-``analyse_image`` runs detect -> align -> embed -> expression, each stage batched over the
+``analyse_image`` runs detect -> align -> embed -> expression -> attributes, each stage batched
+over the
 faces of the image, on models from :mod:`recognition.pipeline.loader` (loaded once per
 process, on first use); the detector is the configured one (``detectors.default_name()``:
 env ``FACEWEB_DETECTOR``).
@@ -21,8 +23,8 @@ from dataclasses import replace
 import cv2
 import numpy as np
 
+from recognition.pipeline import age_gender, detectors, expression, loader
 from recognition.pipeline import align as alignment
-from recognition.pipeline import detectors, expression, loader
 from recognition.pipeline import embed as embedding
 from recognition.pipeline import image as image_io
 from recognition.pipeline.types import EXPRESSIONS, Detection, FaceResult, ImageAnalysis
@@ -34,13 +36,14 @@ DECODE_SIDE = 2 * max(detector.max_side for detector in detectors.DETECTORS.valu
 
 
 def analyse_file(
-    source, *, max_pixels: int = image_io.DEFAULT_MAX_PIXELS, detector: str | None = None
+    source, *, max_pixels: int = image_io.DEFAULT_MAX_PIXELS, detector: str | None = None,
+    attributes: bool = True,
 ) -> ImageAnalysis:
     """``analyse_image`` on an image file (see ``image.load_image`` for ``source``), decoded at
     reduced size where that loses nothing (``DECODE_SIDE``); boxes, landmarks, width and height
     are in pixels of the full upright image. Raises image.ImageError for a bad file."""
     array, (width, height) = image_io.load_reduced(source, side=DECODE_SIDE, max_pixels=max_pixels)
-    analysis = analyse_image(array, detector=detector)
+    analysis = analyse_image(array, detector=detector, attributes=attributes)
     sx, sy = width / analysis.width, height / analysis.height
     if (sx, sy) == (1.0, 1.0):
         return analysis
@@ -60,13 +63,15 @@ def analyse_image(
     min_face_size: int = 20,
     score_threshold: float | None = None,
     detector: str | None = None,
+    attributes: bool = True,
 ) -> ImageAnalysis:
     """Find and describe every face in an ``(H, W, 3)`` uint8 RGB image (see ``load_image``).
 
     ``min_face_size``: smallest face side in pixels; ``score_threshold``: detector confidence
     to keep a face (None: the detector's default); ``detector``: a registered detector's name
-    (None: the configured one). Faces come highest score first.
-    ``timings_ms`` has detect, align, embed and expression in milliseconds.
+    (None: the configured one); ``attributes``: estimate age and gender (else they are None and
+    the network never runs). Faces come highest score first.
+    ``timings_ms`` has detect, align, embed, expression (and attributes) in milliseconds.
     """
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -87,12 +92,16 @@ def analyse_image(
     timings["embed"] = _ms_since(start)
 
     start = time.perf_counter()
-    scores = (
-        expression.read(expression_inputs(image, found))
-        if found
-        else np.zeros((0, len(EXPRESSIONS)), np.float32)
-    )
+    crops = expression_inputs(image, found)
+    scores = expression.read(crops) if found else np.zeros((0, len(EXPRESSIONS)), np.float32)
     timings["expression"] = _ms_since(start)
+
+    estimates = np.full((len(found), 3), np.nan, np.float32)
+    if attributes:
+        start = time.perf_counter()
+        if found:
+            estimates = age_gender.read(crops)
+        timings["attributes"] = _ms_since(start)
 
     # The crop people see: the chip, with the photo's edge repeated where the chip reaches
     # past it (the network's chip is black there, as dlib's).
@@ -108,8 +117,12 @@ def analyse_image(
             expression=EXPRESSIONS[int(np.argmax(row))],
             expression_scores={name: float(p) for name, p in zip(EXPRESSIONS, row, strict=True)},
             chip=chip,
+            age=float(estimate[0]) if attributes else None,
+            male=float(estimate[1]) if attributes else None,
         )
-        for d, descriptor, row, chip in zip(found, descriptors, scores, shown, strict=True)
+        for d, descriptor, row, chip, estimate in zip(
+            found, descriptors, scores, shown, estimates, strict=True
+        )
     ]
     return ImageAnalysis(
         width=image.shape[1], height=image.shape[0], faces=faces, timings_ms=timings

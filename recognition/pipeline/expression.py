@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from recognition.pipeline import fer_net, loader
+from recognition.pipeline import fer_net, loader, tfjs
 from recognition.pipeline.tflite import TfliteNet, run_batched
 from recognition.pipeline.types import EXPRESSIONS, Detection
 
@@ -107,18 +107,7 @@ def build_model(weights: dict[str, np.ndarray] | None = None) -> keras.Model:
     outputs = keras.layers.Softmax()(x)
     model = keras.Model(inputs, outputs, name="face_expression_net")
     if weights is not None:
-        unused = set(weights)
-        for layer in model.layers:
-            if not layer.weights:
-                continue
-            names = _face_api_weights(layer)
-            missing = [n for n in names if n not in weights]
-            if missing:
-                raise ValueError(f"expression weights lack {missing}")
-            layer.set_weights([weights[n] for n in names])  # raises on a shape mismatch
-            unused -= set(names)
-        if unused:
-            raise ValueError(f"unexpected expression weights: {sorted(unused)}")
+        tfjs.load_weights(model, weights, _face_api_weights, what="expression")
     return model
 
 
@@ -162,7 +151,7 @@ def face_api_input(faces: np.ndarray) -> np.ndarray:
 def predict(model: TfliteNet, faces: np.ndarray) -> np.ndarray:
     """Expression probabilities for a batch of face crops.
 
-    ``model``: the installed network (``loader.get_expression_model()``). ``faces``:
+    ``model``: the installed network (``loader.get_net("expression")``). ``faces``:
     (N, H, W, 3) uint8 RGB crops of any size (see ``crop_for_expression``); each is padded to
     a square and resized to 112x112 as face-api does. Returns (N, 7) float32 softmax
     probabilities, columns in ``types.EXPRESSIONS`` order.
@@ -228,7 +217,7 @@ def scores(name: str, faces: np.ndarray, *, mirror: bool = True) -> np.ndarray:
     """One network's ``(N, 7)`` probabilities (``types.EXPRESSIONS`` order) for ``(N, S, S, 3)``
     uint8 RGB square crops (``crop_for_expression``'s, or files of face crops); with
     ``mirror`` the mean over each face and its mirror image."""
-    net, side = loader.get_expression_model(name), NETS[name]
+    net, side = loader.get_net(name), NETS[name]
     if len(faces) == 0:
         return np.zeros((0, len(EXPRESSIONS)), np.float32)
 

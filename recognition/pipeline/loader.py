@@ -43,6 +43,7 @@ FIX = "python manage.py install_models"
 CONVERTED: dict[str, tuple[str, int]] = {
     "embedder": ("recognition.pipeline.embed", 128),
     "expression": ("recognition.pipeline.expression", len(EXPRESSIONS)),
+    "age_gender": ("recognition.pipeline.age_gender", 3),  # age, p(male), p(female)
 }
 
 # name -> (package, file inside the package, its sha256 in the pinned release, pip requirement,
@@ -265,8 +266,10 @@ def convert_keras(model) -> bytes:
     if out.shape != (2, *model.output_shape[1:]) or not np.isfinite(out).all():
         raise RuntimeError(f"{model.name}: converted model gave shape {out.shape} or "
                            "non-finite values")
-    difference = float(np.abs(out - np.asarray(model(x, training=False))).max())
-    if difference > 1e-4:
+    reference = np.asarray(model(x, training=False))
+    difference = float(np.abs(out - reference).max())
+    # Relative to the outputs' size: an age of 50 years is off by float32 rounding at 1e-4.
+    if difference > 1e-4 * max(1.0, float(np.abs(reference).max())):
         raise RuntimeError(f"{model.name}: converted model computes otherwise (off by "
                            f"{difference})")
     return converted
@@ -343,9 +346,9 @@ def get_embedder() -> TfliteNet:
 
 
 @_once
-def get_expression_model(name: str = "expression") -> TfliteNet:
-    """An expression network by its installed name (``expression.NETS``; ``expression`` is
-    face-api's); raises ModelNotInstalled."""
+def get_net(name: str) -> TfliteNet:
+    """An installed network by name (``expression`` is face-api's expression net; the others
+    of ``expression.NETS``; ``age_gender``); raises ModelNotInstalled."""
     return TfliteNet(model_file(name).read_bytes())
 
 
@@ -360,6 +363,6 @@ def clear_cache() -> None:
     """Forget loaded models (tests, or after reinstalling in a long-lived process)."""
     from recognition.pipeline import detectors
 
-    for getter in (get_embedder, get_expression_model):
+    for getter in (get_embedder, get_net):
         getter.cache_clear()
     detectors.clear_cache()

@@ -4,6 +4,9 @@
   measure of focus. A blurred or smeared face has little fine detail, so a low value.
 - ``pose``: which way the head looks, (yaw, pitch, roll) in degrees, from its five landmarks:
   the rotation that best projects a generic 3-D face (:data:`FACE_3D`) onto them.
+- ``score``: one number from 0 to 1 for all of it with the detector's score, to rank a
+  person's faces (their best thumbnail) and to show; the gates (too poor to enrol or to group)
+  use each measure's own threshold, so that a refusal can say why.
 
 The sharpness threshold the app uses (FACEWEB_MIN_SHARPNESS) was chosen on WIDER FACE's own
 blur labels with ``bench/face_quality.py``, which also reports the pose by WIDER's pose labels
@@ -57,3 +60,18 @@ def pose(landmarks: np.ndarray) -> tuple[float, float, float]:
     )
     pitch, yaw, roll = cv2.RQDecomp3x3(cv2.Rodrigues(rvec)[0])[0]
     return (-float(yaw), -float(pitch), float(roll))
+
+
+# score(): a face this many pixels across, or this sharp, counts as fully usable.
+FULL_SIDE_PX = 80
+FULL_SHARPNESS = 40.0  # about the median of WIDER's faces labelled clear (bench/face_quality.py)
+
+
+def score(*, side: float, sharpness: float, yaw: float, pitch: float, detection: float) -> float:
+    """0 (unusable) to 1: the product of the face's size (``side`` / FULL_SIDE_PX), focus
+    (``sharpness`` / FULL_SHARPNESS), each capped at 1, how squarely it faces the camera
+    (cos yaw x cos pitch) and the detector's ``detection`` score."""
+    size = min(1.0, max(0.0, side) / FULL_SIDE_PX)
+    focus = min(1.0, max(0.0, sharpness) / FULL_SHARPNESS)
+    facing = max(0.0, np.cos(np.radians(yaw))) * max(0.0, np.cos(np.radians(pitch)))
+    return float(size * focus * facing * min(1.0, max(0.0, detection)))

@@ -58,3 +58,21 @@ def read_manifest(manifest_path: str | Path) -> dict[str, np.ndarray]:
         if offset != len(buffer):
             raise ManifestError(f"{manifest_path}: {len(buffer) - offset} unread bytes in shards")
     return weights
+
+
+def load_weights(model, weights: dict[str, np.ndarray], names, *, what: str) -> None:
+    """Set every weighted layer of a Keras ``model`` from face-api ``weights``: ``names(layer)``
+    gives that layer's weight names in ``set_weights`` order. Every name must exist and every
+    weight be used once; ``what`` names the network in the errors."""
+    unused = set(weights)
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        wanted = names(layer)
+        missing = [n for n in wanted if n not in weights]
+        if missing:
+            raise ValueError(f"{what} weights lack {missing}")
+        layer.set_weights([weights[n] for n in wanted])  # raises on a shape mismatch
+        unused -= set(wanted)
+    if unused:
+        raise ValueError(f"unexpected {what} weights: {sorted(unused)}")

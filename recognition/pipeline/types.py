@@ -41,6 +41,9 @@ class FaceResult:
     expression_scores: dict[str, float]  # every class, summing to ~1
     # (150, 150, 3) uint8 RGB: the aligned face as people see it (edges repeated, not black)
     chip: np.ndarray = field(repr=False)
+    # Estimated by face-api's age/gender net (age_gender); None when not asked for.
+    age: float | None = None  # years
+    male: float | None = None  # the probability that the face is a man's
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from PIL import Image
 
 from recognition import files, selectors
 from recognition.models import EMBEDDING_DTYPE, Face, Photo
-from recognition.pipeline import matching, quality, spec
+from recognition.pipeline import age_gender, matching, quality, spec
 from recognition.services.faces import person_enrol
 from recognition.services.photos import TRANSIENT_ERRORS, _photo_fail, _photo_finish
 from recognition.services.recognise import _embeddings, match_threshold
@@ -38,7 +38,7 @@ def photo_analyse(*, photo: Photo, pipeline: spec.Pipeline | None = None) -> Pho
     pipeline = pipeline or spec.current()
     try:
         with photo.file.open("rb") as f:
-            result = pipeline.analyse_file(f)
+            result = pipeline.analyse_file(f, attributes=settings.FACEWEB_AGE_GENDER)
     except image.ImageError as exc:
         return _photo_fail(photo, str(exc))
     except loader.ModelNotInstalled as exc:
@@ -93,10 +93,17 @@ def _face_create(
     """Store one FaceResult; keep a person's earlier assignment of a face in the same place.
     Its crop is added to ``written`` (removed by the caller if the transaction fails)."""
     box = [float(v) for v in result.detection.box]
+    sharpness = quality.sharpness(result.chip)
+    yaw, pitch, roll = quality.pose(result.detection.landmarks)
+    gender, gender_probability = age_gender.gender(result.male)
     face = Face(
         photo=photo, box=box, landmarks=np.asarray(result.detection.landmarks).tolist(),
         detection_score=float(result.detection.score),
-        sharpness=quality.sharpness(result.chip),
+        sharpness=sharpness, yaw=yaw, pitch=pitch, roll=roll,
+        quality=quality.score(side=min(box[2] - box[0], box[3] - box[1]), sharpness=sharpness,
+                              yaw=yaw, pitch=pitch, detection=result.detection.score),
+        age=result.age,
+        gender=gender or "", gender_probability=gender_probability,
         embedding=np.asarray(result.embedding, dtype=EMBEDDING_DTYPE).tobytes(),
         model_version=spec.version, expression=result.expression,
         expression_model=spec.expression,

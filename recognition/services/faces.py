@@ -25,11 +25,6 @@ from recognition.services.people import person_create
 from recognition.services.photos import photo_create
 from recognition.services.recognise import group_unknown, match_threshold, model_version
 
-# A face is grouped only when the detector was this sure of it (RetinaFace keeps faces from
-# 0.75; most of its false detections score below 0.9) and its box is at least
-# FACEWEB_GROUP_MIN_FACE_PX on its shorter side: a descriptor of a smaller face is noise.
-GROUP_MIN_SCORE = 0.9
-
 
 def face_assign(
     *, face: Face, person: Person | None = None, new_person_name: str = "",
@@ -278,7 +273,7 @@ def faces_reidentify(*, force: bool = False, batch_size: int = 2000) -> int | No
 def unknown_faces_regroup(*, force: bool = False) -> int | None:
     """Group the unknown faces (the grouping task, run by Celery beat): the newest
     FACEWEB_GROUP_MAX_FACES unknown faces of the current model version that are good enough
-    (:data:`GROUP_MIN_SCORE`, FACEWEB_GROUP_MIN_FACE_PX, FACEWEB_MIN_SHARPNESS) and not hidden
+    (FACEWEB_GROUP_MIN_SCORE, FACEWEB_GROUP_MIN_FACE_PX, FACEWEB_MIN_SHARPNESS) and not hidden
     are clustered
     (``recognise.group_unknown``) and each face's ``cluster`` is written. Does nothing unless
     some unknown face is not grouped yet, or ``force``. Returns the number of groups, or None
@@ -297,7 +292,7 @@ def unknown_faces_regroup(*, force: bool = False) -> int | None:
     blurred = settings.FACEWEB_MIN_SHARPNESS
     good = [
         (pk, vector) for pk, vector, (x1, y1, x2, y2), score, _, sharp in rows
-        if score >= GROUP_MIN_SCORE and min(x2 - x1, y2 - y1) >= min_side
+        if score >= settings.FACEWEB_GROUP_MIN_SCORE and min(x2 - x1, y2 - y1) >= min_side
         and (sharp is None or sharp >= blurred)
     ]
     labels = dict.fromkeys((row[0] for row in rows), -1)
@@ -318,4 +313,12 @@ def unknown_faces_hide(*, face_ids: list[int]) -> int:
     """Keep these unknown faces out of every group from now on. Returns how many."""
     return Face.objects.filter(pk__in=face_ids, decision=Face.Decision.UNKNOWN).update(
         cluster_hidden=True, cluster=-1
+    )
+
+
+def faces_forget_age_gender() -> int:
+    """Erase every face's estimated age and gender (FACEWEB_AGE_GENDER turned off). Returns
+    how many faces had one."""
+    return Face.objects.exclude(age=None, gender="").update(
+        age=None, gender="", gender_probability=None
     )

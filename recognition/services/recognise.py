@@ -134,7 +134,8 @@ def image_analyse_now(*, file: File, pipeline: spec.Pipeline | None = None):
 
     def analyse_now():
         started.set()
-        return (pipeline or spec.current()).analyse_file(file)
+        return (pipeline or spec.current()).analyse_file(
+            file, attributes=settings.FACEWEB_AGE_GENDER)
 
     job = _analysis_thread.submit(analyse_now)
     if not started.wait(timeout=settings.FACEWEB_SYNC_WAIT_S) and job.cancel():

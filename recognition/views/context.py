@@ -15,3 +15,8 @@ def upload_limits(request) -> dict:
         "upload_max_side": BROWSER_MAX_SIDE,
         "upload_max_bytes": settings.FACEWEB_MAX_UPLOAD_BYTES,
     }
+
+
+def features(request) -> dict:
+    """Features a setting can turn off, so that no page shows what is not there."""
+    return {"age_gender_on": settings.FACEWEB_AGE_GENDER}

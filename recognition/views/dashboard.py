@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
 from django.shortcuts import render
@@ -14,7 +15,7 @@ HEALTH_TIMEOUT_S = 0.5
 
 @login_required
 def dashboard(request):
-    stats = selectors.dashboard_stats(user=request.user)
+    stats = selectors.dashboard_stats(user=request.user, age_gender=settings.FACEWEB_AGE_GENDER)
     charts = {
         "days": [day.isoformat() for day, _, _ in stats.per_day],
         "recognised": [recognised for _, recognised, _ in stats.per_day],
@@ -22,6 +23,8 @@ def dashboard(request):
         "expressions": stats.expressions,
         "byPerson": [{"name": name, "counts": counts}
                      for name, counts in stats.expressions_by_person],
+        "ages": stats.ages,
+        "genders": stats.genders,
     }
     return render(request, "recognition/dashboard.html", {
         "stats": stats, "charts": charts, "health": _shown_health(request.user),

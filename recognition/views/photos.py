@@ -7,6 +7,7 @@ import io
 import time
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -290,7 +291,8 @@ def history(request):
     user = request.user
     people = Person.objects.all() if user.is_staff else Person.objects.filter(
         faces__photo__uploaded_by=user).distinct()
-    form = HistoryFilterForm(request.GET or None, people=people)
+    form = HistoryFilterForm(request.GET or None, people=people,
+                             age_gender=settings.FACEWEB_AGE_GENDER)
     filters = form.cleaned_data if form.is_valid() else {}
     person = filters.get("person")
     photos = selectors.photo_list(
@@ -298,6 +300,8 @@ def history(request):
         expression=filters.get("expression") or None,
         date_from=filters.get("date_from"), date_to=filters.get("date_to"),
         unknown_only=filters.get("unknown", False),
+        age_from=filters.get("age_from"), age_to=filters.get("age_to"),
+        gender=filters.get("gender") or None,
     )
     page = Paginator(photos, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()

@@ -59,6 +59,32 @@ if (people) {
   });
 }
 
+// Estimated ages and genders (absent when FACEWEB_AGE_GENDER is off, or nothing estimated).
+const ages = document.getElementById('chart-ages');
+if (ages) {
+  new Chart(ages, {
+    type: 'bar',
+    data: {
+      labels: Object.keys(data.ages),
+      datasets: [{ label: 'Faces', data: Object.values(data.ages), backgroundColor: '#0891b2' }],
+    },
+    options: { plugins: { legend: { display: false } }, scales: { y: { ticks: { precision: 0 } } } },
+  });
+}
+const genders = document.getElementById('chart-genders');
+if (genders) {
+  const counted = data.genders.female + data.genders.male;
+  const part = (n) => (counted ? Math.round((100 * n) / counted) : 0);
+  new Chart(genders, {
+    type: 'doughnut',
+    data: {
+      labels: ['female', 'male'].map((g) => `${g}: ${data.genders[g]} (${part(data.genders[g])}%)`),
+      datasets: [{ data: [data.genders.female, data.genders.male], backgroundColor: ['#9333ea', '#ca8a04'] }],
+    },
+    options: { plugins: { legend: { position: 'bottom' } } },
+  });
+}
+
 // Queue health every 5 s, only while the tab is visible.
 const queue = document.getElementById('queue');
 const cell = (name) => queue.querySelector(`[data-health="${name}"]`);

@@ -63,6 +63,10 @@ def test_a_stranger_named_on_one_photo_is_recognised_on_the_next(page, photos, s
     panel = page.locator("[data-face-panel]")
     expect(panel.get_by_role("heading", name="Unknown")).to_be_visible()
     expect(panel).to_contain_text("Nobody is enrolled yet.")
+    facts = panel.locator(".facts")  # estimates and pose: a man in his forties, facing us
+    expect(facts).to_contain_text(re.compile(r"Age\s*about \d+"))
+    expect(facts).to_contain_text(re.compile(r"Gender\s*male"))
+    expect(facts).to_contain_text("towards the camera")
     shot(page, "03-photo-face-panel")
     panel.locator("input[name$='-new_name']").fill("Barack Obama")
     panel.get_by_role("button", name="Assign this face").click()
@@ -133,7 +137,8 @@ def test_a_stranger_named_on_one_photo_is_recognised_on_the_next(page, photos, s
     expect(stat(page, "recognised")).to_have_text("4")
     expect(stat(page, "unknown")).to_have_text("0")
     expect(page.locator('[data-health="done"]')).to_have_text("4")
-    page.wait_for_function("document.querySelectorAll('canvas').length === 3")
+    # Faces per day, expressions, per person, estimated ages and genders.
+    page.wait_for_function("document.querySelectorAll('canvas').length === 5")
     shot(page, "10-dashboard")
 
     # On a phone, every page fits the screen's width.

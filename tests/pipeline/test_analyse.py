@@ -81,9 +81,19 @@ def test_it_reports_the_image_size_and_the_time_of_every_stage(analysed, samples
     analysis = analysed["obama.jpg"]
     height, width = load_image(samples_dir / FR / "obama.jpg").shape[:2]
     assert (analysis.width, analysis.height) == (width, height)
-    assert set(analysis.timings_ms) == {"detect", "align", "embed", "expression"}
+    assert set(analysis.timings_ms) == {"detect", "align", "embed", "expression", "attributes"}
     assert all(ms >= 0 for ms in analysis.timings_ms.values())
     assert analysis.timings_ms["detect"] > 0 and analysis.timings_ms["embed"] > 0
+
+
+def test_it_estimates_age_and_gender_unless_told_not_to(analysed, samples_dir):
+    [face] = analysed["obama.jpg"].faces
+    assert 35 < face.age < 65 and face.male > 0.9  # a man in his late forties
+
+    image = load_image(samples_dir / FR / "obama.jpg")
+    analysis = analyse.analyse_image(image, attributes=False)
+    assert [(f.age, f.male) for f in analysis.faces] == [(None, None)]
+    assert "attributes" not in analysis.timings_ms
 
 
 def test_an_image_without_faces_gives_no_faces(analysed):
@@ -99,7 +109,7 @@ def test_an_image_without_faces_gives_no_faces(analysed):
 
     assert analysis.faces == []
     assert (analysis.width, analysis.height) == (640, 480)
-    assert set(analysis.timings_ms) == {"detect", "align", "embed", "expression"}
+    assert set(analysis.timings_ms) == {"detect", "align", "embed", "expression", "attributes"}
 
 
 def test_a_big_photo_gives_the_same_faces_in_its_own_pixels_as_at_full_size(

@@ -30,7 +30,7 @@ def installed_expression_model():
     if not weights.is_file():
         pytest.skip(f"face-api weights not found at {weights}: run `npm install`")
     loader.install_models(names=["expression"])
-    return loader.get_expression_model()
+    return loader.get_net("expression")
 
 
 def _folder(root: Path, names: list[str]) -> Path:

@@ -32,7 +32,7 @@ def model():
     if not WEIGHTS.is_file():
         pytest.skip(f"face-api weights not found at {WEIGHTS}: run `npm install`")
     loader.install_models(names=["expression"])
-    return loader.get_expression_model()
+    return loader.get_net("expression")
 
 
 def _reference_cases() -> list:

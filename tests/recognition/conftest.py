@@ -9,6 +9,7 @@
 A real Redis and a real worker process: see tests/worlds.py, and ``enter`` in tests/conftest.py.
 """
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -56,8 +57,12 @@ class FakePipeline:
         return ImageAnalysis(width=width, height=height, faces=list(self.faces),
                              timings_ms={"detect": 1.0})
 
-    def analyse_file(self, source) -> ImageAnalysis:
-        return self.analyse_image(load_image(source))
+    def analyse_file(self, source, *, attributes: bool = True) -> ImageAnalysis:
+        analysis = self.analyse_image(load_image(source))
+        if attributes:
+            return analysis
+        faces = [dataclasses.replace(f, age=None, male=None) for f in analysis.faces]
+        return dataclasses.replace(analysis, faces=faces)
 
 
 @pytest.fixture

@@ -143,6 +143,47 @@ def test_dashboard_stats_count_faces_by_day_expression_and_person(users):
                                                      "neutral": 1})]
 
 
+def test_dashboard_stats_count_estimated_ages_by_decade_and_genders_unless_off(users):
+    _, sam = users
+    photo = make_photo(uploaded_by=sam)
+    for age, gender in ((3.2, "female"), (9.99, "male"), (34.0, "male"), (88.0, "female"),
+                        (None, "")):
+        Face.objects.filter(pk=make_face(photo).pk).update(age=age, gender=gender)
+    stats = selectors.dashboard_stats(user=sam)
+    assert list(stats.ages) == ["0-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69",
+                                "70+"]
+    assert (stats.ages["0-9"], stats.ages["30-39"], stats.ages["70+"]) == (2, 1, 1)
+    assert sum(stats.ages.values()) == 4
+    assert stats.genders == {"female": 2, "male": 2}
+    off = selectors.dashboard_stats(user=sam, age_gender=False)
+    assert (off.ages, off.genders) == ({}, {})
+
+
+def test_a_persons_best_reference_face_comes_first_as_their_thumbnail():
+    ada = make_person("Ada")
+    faces = [make_face(person=ada, reference=True) for _ in range(3)]
+    for face, score in zip(faces, (0.4, 0.9, None), strict=True):
+        Face.objects.filter(pk=face.pk).update(quality=score)
+    [listed] = selectors.person_list()
+    assert [f.pk for f in listed.references] == [faces[1].pk, faces[0].pk, faces[2].pk]
+
+
+def test_history_finds_photos_by_estimated_age_and_gender_on_the_same_face(users):
+    _, sam = users
+    both, young = make_photo(uploaded_by=sam), make_photo(uploaded_by=sam)
+    Face.objects.filter(pk=make_face(both).pk).update(age=61.5, gender="female")
+    Face.objects.filter(pk=make_face(both).pk).update(age=20.0, gender="male")
+    Face.objects.filter(pk=make_face(young).pk).update(age=8.0, gender="male")
+
+    def found(**filters):
+        return {p.pk for p in selectors.photo_list(user=sam, **filters)}
+
+    assert found(age_from=60) == {both.pk}
+    assert found(age_to=20) == {both.pk, young.pk}  # 20.0 is 20 years old
+    assert found(age_from=60, gender="male") == set()  # no one face is both
+    assert found(gender="male", age_to=10) == {young.pk}
+
+
 @pytest.mark.parametrize(("age_days", "shown"), [(None, 7), (0, 7), (20, 21), (45, 30)])
 def test_faces_per_day_cover_the_days_since_the_first_photo_from_a_week_to_a_month(
     users, age_days, shown

@@ -230,6 +230,31 @@ def test_photo_analyse_stores_every_face_with_its_crop_and_marks_the_photo_done(
         assert f.read(2) == b"\xff\xd8"  # a JPEG
 
 
+def test_each_face_stores_its_estimated_age_gender_pose_and_quality(fake_pipeline):
+    face = analysed(fake_pipeline, face_result(embedding(1), age=34.4, male=0.2)).faces.get()
+    assert face.age == pytest.approx(34.4)
+    assert (face.gender, face.gender_probability) == ("female", pytest.approx(0.8))
+    # The factory's landmarks are those of a face looking straight at the camera.
+    assert abs(face.yaw) < 1 and abs(face.roll) < 1 and face.facing == "towards the camera"
+    # 30 px across (80 count fully), a sharp crop, facing us, detector's score 0.99.
+    assert face.quality == pytest.approx(30 / 80 * 0.99 * np.cos(np.radians(face.pitch)))
+
+
+def test_with_age_and_gender_off_they_are_neither_computed_nor_stored(fake_pipeline, settings):
+    settings.FACEWEB_AGE_GENDER = False
+    face = analysed(fake_pipeline, face_result(embedding(1), age=50.0, male=0.9)).faces.get()
+    assert (face.age, face.gender, face.gender_probability) == (None, "", None)
+    assert face.yaw is not None  # pose and quality are not estimates about the person
+
+
+def test_turning_age_and_gender_off_erases_what_was_stored(fake_pipeline):
+    analysed(fake_pipeline, face_result(embedding(1)), face_result(embedding(2), age=None,
+                                                                   male=None))
+    assert services.faces_forget_age_gender() == 1
+    assert not Face.objects.exclude(age=None, gender="", gender_probability=None).exists()
+    assert services.faces_forget_age_gender() == 0
+
+
 def test_photo_analyse_runs_the_pipeline_it_is_given_and_records_its_version():
     from tests.recognition.conftest import FakePipeline
 

@@ -580,6 +580,23 @@ def test_the_dashboard_counts_photos_faces_and_the_queue(client, staff):
     assert health["queue"]["pending"] == 1 and health["redis"]["ok"] is False
 
 
+def test_with_age_and_gender_off_no_page_shows_or_filters_by_them(client, staff, settings):
+    photo = photo_of(staff, None)
+    face = photo.faces.get()
+    Face.objects.filter(pk=face.pk).update(age=42.0, gender="male", gender_probability=0.9)
+    pages = {name: reverse(f"recognition:{name}") for name in ("dashboard", "history")}
+    pages["face"] = reverse("recognition:face_detail", args=[face.pk])
+    signed_in = client_for(client, staff)
+    shown = {name: signed_in.get(url).content.decode() for name, url in pages.items()}
+    assert "about 42" in shown["face"] and "chart-genders" in shown["dashboard"]
+    assert 'name="age_from"' in shown["history"]
+
+    settings.FACEWEB_AGE_GENDER = False
+    hidden = {name: signed_in.get(url).content.decode() for name, url in pages.items()}
+    assert "about 42" not in hidden["face"] and "Gender" not in hidden["face"]
+    assert "Estimated" not in hidden["dashboard"] and 'name="age_from"' not in hidden["history"]
+
+
 def test_the_dashboard_says_when_photos_cannot_be_saved_and_only_staff_see_why(
     client, staff, alice, settings, tmp_path
 ):

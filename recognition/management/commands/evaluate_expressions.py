@@ -49,7 +49,7 @@ class Command(BaseCommand):
             }
             for name in names:  # load now: a missing model fails before any work
                 if name != SHIPPED:
-                    loader.get_expression_model(name)
+                    loader.get_net(name)
         except (OSError, ValueError, RuntimeError) as exc:  # incl. ModelNotInstalled
             raise CommandError(str(exc)) from exc
 

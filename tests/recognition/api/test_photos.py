@@ -7,8 +7,17 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
+from recognition import services
 from recognition.models import Face, Photo
-from tests.factories import embedding, face_result, make_face, make_person, make_photo, png_bytes
+from tests.factories import (
+    embedding,
+    face_result,
+    make_face,
+    make_person,
+    make_photo,
+    png_bytes,
+    upload,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -149,6 +158,27 @@ def test_wait_returns_the_result_when_analysis_finishes_in_time(
     assert face["person"] is None and face["decision"] == "unknown"
     assert face["crop_url"] == f"http://testserver/api/v1/faces/{face['id']}/crop/"
     assert body["image_url"] == f"http://testserver/api/v1/photos/{body['id']}/image/"
+    assert (face["age"], face["gender"]) == (34.0, "female")
+    assert face["gender_probability"] == pytest.approx(0.8)
+    assert set(face["pose"]) == {"yaw", "pitch", "roll"} and 0 < face["quality"] <= 1
+
+
+def test_age_and_gender_are_not_shown_when_turned_off_and_their_filters_do_nothing(
+    api, user, fake_pipeline, settings
+):
+    fake_pipeline.faces = [face_result(embedding(1), age=70.0, male=0.9)]
+    photo = services.photo_create(file=upload(), uploaded_by=user)
+    services.photo_analyse(photo=services.photo_claim(photo_id=photo.pk))
+    client = api(user)
+    [face] = client.get(f"/api/v1/photos/{photo.pk}/").json()["faces"]
+    assert (face["age"], face["gender"]) == (70.0, "male")
+    assert client.get("/api/v1/photos/?age_from=60&gender=male").json()["count"] == 1
+    assert client.get("/api/v1/photos/?age_to=60").json()["count"] == 0
+
+    settings.FACEWEB_AGE_GENDER = False
+    [face] = client.get(f"/api/v1/photos/{photo.pk}/").json()["faces"]
+    assert (face["age"], face["gender"], face["gender_probability"]) == (None, None, None)
+    assert client.get("/api/v1/photos/?age_to=60").json()["count"] == 1  # no filter by it
 
 
 def test_wait_gives_up_after_the_time_asked_and_answers_202(api, user):

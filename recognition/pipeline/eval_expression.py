@@ -80,24 +80,14 @@ def summarise(*, truth: np.ndarray, predicted: np.ndarray) -> dict:
     }
 
 
-def evaluate(
-    *,
+def face_crops(
     items: list[tuple[Path, int]],
-    read: Callable[[np.ndarray], np.ndarray] | None = None,
     detect: Callable[[np.ndarray], list[Detection]] | None = None,
-) -> dict:
-    """Read the expressions of labelled images and summarise.
-
-    ``read``: square ``(N, S, S, 3)`` uint8 RGB face crops to ``(N, 7)`` probabilities
-    (default: the product's, ``expression.read``). Without ``detect`` each whole image is one
-    face crop (FER2013's files are already face crops). With ``detect`` (an RGB image ->
-    detections function) the best-scoring face is cropped with
-    ``expression.crop_for_expression``; images with no face count as wrong and are reported as
-    ``no_face``, and ``accuracy_on_found`` leaves them out. Timing covers reading only.
-    """
-    read = read or expression.read
-    truth = np.array([label for _, label in items])
-    predicted = np.full(len(items), -1)
+) -> tuple[list[np.ndarray], list[int]]:
+    """The face crop of each image, and the indices of the images that have one: without
+    ``detect`` each whole image is one face crop (FER2013's files are already face crops); with
+    ``detect`` (an RGB image -> detections function) the best-scoring face is cropped with
+    ``expression.crop_for_expression``, and an image without a face has none."""
     crops: list[np.ndarray] = []
     has_face: list[int] = []
     for i, (path, _) in enumerate(items):
@@ -109,7 +99,28 @@ def evaluate(
             image = expression.crop_for_expression(image, max(faces, key=lambda d: d.score))
         crops.append(image)
         has_face.append(i)
+    return crops, has_face
 
+
+def evaluate(
+    *,
+    items: list[tuple[Path, int]],
+    read: Callable[[np.ndarray], np.ndarray] | None = None,
+    detect: Callable[[np.ndarray], list[Detection]] | None = None,
+    crops: tuple[list[np.ndarray], list[int]] | None = None,
+) -> dict:
+    """Read the expressions of labelled images and summarise.
+
+    ``read``: square ``(N, S, S, 3)`` uint8 RGB face crops to ``(N, 7)`` probabilities
+    (default: the product's, ``expression.read``). The crops are :func:`face_crops` of
+    ``items`` with ``detect``, or ``crops`` made that way before (to read them with several
+    networks). Images with no face count as wrong and are reported as ``no_face``;
+    ``accuracy_on_found`` leaves them out. Timing covers reading only.
+    """
+    read = read or expression.read
+    crops, has_face = crops or face_crops(items, detect)
+    truth = np.array([label for _, label in items])
+    predicted = np.full(len(items), -1)
     seconds = 0.0
     for start in range(0, len(crops), _BATCH):
         batch = crops[start : start + _BATCH]

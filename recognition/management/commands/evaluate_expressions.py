@@ -53,9 +53,9 @@ class Command(BaseCommand):
         except (OSError, ValueError, RuntimeError) as exc:  # incl. ModelNotInstalled
             raise CommandError(str(exc)) from exc
 
-        results = {}
-        for name, read in readers.items():
-            results[name] = eval_expression.evaluate(items=items, read=read, detect=detect)
+        crops = eval_expression.face_crops(items, detect)  # once, for every network
+        results = {name: eval_expression.evaluate(items=items, read=read, crops=crops)
+                   for name, read in readers.items()}
         summary = dict(results[names[-1]])
         summary |= {"images_dir": str(images), "mode": "detect" if detect else "whole image",
                     "model": names[-1] if names[-1] != SHIPPED else expression.VERSION}

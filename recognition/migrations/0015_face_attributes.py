@@ -10,6 +10,8 @@ def pose_and_quality(apps, schema_editor):
 
     Face = apps.get_model("recognition", "Face")
     for face in Face.objects.only("landmarks", "box", "sharpness", "detection_score").iterator():
+        if len(face.landmarks or []) != 5 or len(face.box or []) != 4:
+            continue  # nothing to read a pose from
         face.yaw, face.pitch, face.roll = quality.pose(face.landmarks)
         x1, y1, x2, y2 = face.box
         face.quality = quality.score(

@@ -59,6 +59,8 @@ def fake_report(ratios: dict[str, float]) -> dict:
         "machine": "x86_64, 2 cores",
         "repeats": 1,
         "rows": rows,
+        "expression_8": {"fer_resnet": side(3.5, [8]), "age_gender+mirror": side(2.5, [8]),
+                         "shipped": side(4.1, [8])},
         "memory": {"ours_mib": 600.0, "dlib_mib": 300.0},
     }
 
@@ -75,6 +77,10 @@ def test_the_table_gives_each_ratio_and_marks_targets_met_and_missed(capsys):
     assert not lines["end to end, WIDER (context)"].endswith(("ok", "MISS"))  # no target
     assert " 0.95 " in lines["packaged mtcnn (context)"]
     assert lines["peak RSS, MiB (fresh process)"].split()[-3:] == ["600", "300", "2.00"]
+    # The networks without a reference: milliseconds per face against a target where one is set.
+    assert lines["fer_resnet"].endswith("target 3 ms MISS")
+    assert lines["age_gender+mirror"].endswith("target 3 ms ok")
+    assert lines["shipped"].split() == ["shipped", "4.10", "4.10-4.10"]
 
 
 def test_peak_rss_reads_a_process_and_grows_with_what_it_touches():

@@ -118,8 +118,8 @@ def predict(model: TfliteNet, faces: np.ndarray) -> np.ndarray:
 
 def read(faces: np.ndarray) -> np.ndarray:
     """What the product stores: :func:`predict` of the installed net, averaged over each face
-    and its mirror image (on UTKFace dev: age error 4.80 -> 4.68 years, gender 92.7% ->
-    93.3%; ``manage.py evaluate_attributes``)."""
+    and its mirror image (a face and its mirror image are the same face; measured with
+    ``manage.py evaluate_attributes``)."""
     net = loader.get_net("age_gender")
     faces = np.asarray(faces)
     if len(faces) == 0:

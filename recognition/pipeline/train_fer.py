@@ -5,7 +5,8 @@
   and the report's. ``public_test`` is only read for the final report, never to choose
   anything.
 - **Augmentation** (:func:`augment`, each batch afresh): mirror, shifts of up to 10%, turns of
-  up to 10 degrees, zoom of up to 10%, and random erasing of a patch in half the images.
+  up to 10 degrees, zoom of up to 10%, and random erasing of a patch in :data:`ERASE_SHARE`
+  of the images.
 - **Imbalance**: classes weighted by the square root of their rarity (disgust, 1.5% of the
   faces, counts ~3x; happy, 25%, ~0.75x): full inverse weights trade too much accuracy for
   the rare classes.
@@ -37,6 +38,9 @@ BATCH = 128
 PEAK_LR = 0.05
 WEIGHT_DECAY = 5e-4
 LABEL_SMOOTHING = 0.1
+# Share of the faces given a noise patch. fer_resnet v1 was trained with 0.5 and underfitted
+# (training accuracy level with validation to the end: its model card); a quarter since.
+ERASE_SHARE = 0.25
 WEIGHTS_FILE = "fer_resnet.npz"
 
 
@@ -71,8 +75,8 @@ def augment(faces: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A randomly changed copy of a batch ``(N, 48, 48, 1)`` float32: each face mirrored half
     the time, turned up to 10 degrees, scaled by 0.9-1.1 and shifted up to 10% in one affine
     warp (one resampling: Keras's preprocessing layers, one after another, blur a 48 px face
-    past reading its expression), and half of them with a random patch of 2-15% of the face
-    replaced by noise (random erasing)."""
+    past reading its expression), and ERASE_SHARE of them with a random patch of 2-15% of the
+    face replaced by noise (random erasing)."""
     size = faces.shape[1]
     out = np.empty_like(faces)
     for i, face in enumerate(faces[:, :, :, 0]):
@@ -83,7 +87,7 @@ def augment(faces: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         matrix[:, 2] += rng.uniform(-0.1, 0.1, 2) * size
         warped = cv2.warpAffine(np.ascontiguousarray(face), matrix, (size, size),
                                 flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        if rng.random() < 0.5:
+        if rng.random() < ERASE_SHARE:
             area = rng.uniform(0.02, 0.15) * size * size
             aspect = np.exp(rng.uniform(np.log(0.3), np.log(3.3)))
             h = int(min(size, round(np.sqrt(area * aspect))))

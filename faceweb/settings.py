@@ -359,6 +359,10 @@ FACEWEB_MIN_SHARPNESS = env_float("FACEWEB_MIN_SHARPNESS", 8.0)
 # is refused as a reference photo. On the dev data (bench/face_quality.py) it refuses 1% of
 # LFW's faces and half of WIDER FACE's faces labelled atypical pose.
 FACEWEB_ENROL_MAX_YAW = env_float("FACEWEB_ENROL_MAX_YAW", 45.0)
+# Passive liveness (README "Liveness"): a camera face whose liveness score (the probability
+# that it is a live person's, not a print) is below this counts as not live. Calibrated by
+# `manage.py train_liveness` (report.json, threshold) for the shipped model.
+FACEWEB_LIVENESS_THRESHOLD = env_float("FACEWEB_LIVENESS_THRESHOLD", 0.288)
 # Estimate each face's age and gender (face-api's network; README "Age and gender"). Off:
 # neither computed, nor stored, nor shown, anywhere.
 FACEWEB_AGE_GENDER = env_bool("FACEWEB_AGE_GENDER", True)

@@ -68,6 +68,10 @@ class Photo(models.Model):
         UPLOAD = "upload"
         WEBCAM = "webcam"
         API = "api"
+        LIVE = "live"  # a sighting kept by the Live page
+
+    # Photos from a camera: their faces get a liveness score (pipeline.liveness).
+    CAMERA_SOURCES = (Source.WEBCAM, Source.LIVE)
 
     class Purpose(models.TextChoices):
         RECOGNISE = "recognise"
@@ -182,6 +186,10 @@ class Face(models.Model):
     quality = models.FloatField(
         null=True, blank=True, help_text="0-1: size, focus, pose and detection score together "
         "(pipeline.quality.score)",
+    )
+    liveness_score = models.FloatField(
+        null=True, blank=True, help_text="Camera photos only: the probability that the face "
+        "is a live person's, not a print (pipeline.liveness)",
     )
     person = models.ForeignKey(
         Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="faces"

@@ -57,9 +57,9 @@ def near(vector: np.ndarray, distance: float, seed: int = 99) -> np.ndarray:
 
 
 def face_result(vector: np.ndarray, box=(10.0, 10.0, 40.0, 40.0), *, age: float | None = 34.0,
-                male: float | None = 0.2) -> FaceResult:
+                male: float | None = 0.2, liveness: float | None = 0.9) -> FaceResult:
     """A FaceResult as the pipeline would return it, with the given descriptor (and, unless
-    None, an estimated age and probability of male)."""
+    None, an estimated age, probability of male and liveness score)."""
     landmarks = np.array([[18, 20], [32, 20], [25, 27], [19, 34], [31, 34]], dtype=np.float32)
     scores = {name: 0.0 for name in EXPRESSIONS} | {"happy": 1.0}
     return FaceResult(
@@ -72,6 +72,7 @@ def face_result(vector: np.ndarray, box=(10.0, 10.0, 40.0, 40.0), *, age: float 
                      np.ones((5, 5), np.uint8))[:, :, None].repeat(3, axis=2),
         age=age,
         male=male,
+        liveness=liveness,
     )
 
 

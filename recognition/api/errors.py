@@ -26,7 +26,7 @@ from rest_framework.response import Response
 from recognition import faults
 from recognition.pipeline.image import ImageError
 from recognition.pipeline.loader import ModelNotInstalled
-from recognition.services import AnalysisBusy, NoFaceFound, PersonExists
+from recognition.services import AnalysisBusy, NoFaceFound, NotLive, PersonExists
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,12 @@ class NoFace(exceptions.APIException):
     status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
     default_code = "no_face"
     default_detail = "No face was found in the image."
+
+
+class NotLiveFace(exceptions.APIException):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_code = "not_live"
+    default_detail = "The face does not look live."
 
 
 class TooLarge(exceptions.APIException):
@@ -84,6 +90,8 @@ def _translate(exc: Exception) -> Exception:
                                      code="too_many_parts")
     if isinstance(exc, NoFaceFound):
         return NoFace(str(exc))
+    if isinstance(exc, NotLive):
+        return NotLiveFace(str(exc))
     if isinstance(exc, ModelNotInstalled):
         return Unavailable(str(exc), code="models_not_installed")
     if (fault := faults.describe(exc)) is not None:

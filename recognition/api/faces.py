@@ -87,6 +87,9 @@ class FaceSerializer(serializers.Serializer):
     sharpness = serializers.FloatField(allow_null=True, help_text="Focus of the face's crop.")
     quality = serializers.FloatField(
         allow_null=True, help_text="0-1: size, focus, pose and detection score together.")
+    liveness_score = serializers.FloatField(
+        allow_null=True, help_text="Camera photos (webcam, live) only: the probability that the "
+        "face is a live person's, not a print; null for other photos.")
     crop_url = FileUrlField(file="crop", view_name="api:face-crop", lookup="face_id")
 
     class Meta:

@@ -29,7 +29,8 @@ from recognition.pipeline import age_gender
 from recognition.pipeline.types import EXPRESSIONS
 
 SYNC_ERRORS = {
-    422: OpenApiResponse(ErrorSerializer, description="No face in an image (`no_face`)."),
+    422: OpenApiResponse(ErrorSerializer, description="No face in an image (`no_face`); with "
+                         "`require_liveness`, a face that does not look live (`not_live`)."),
     503: OpenApiResponse(
         ErrorSerializer,
         description="`busy` (other analyses keep the process busy; see Retry-After) or "
@@ -52,6 +53,9 @@ class VerifyApi(APIView):
             required=False, help_text="The image to compare with, base64 (application/json)."
         )
         person_id = PersonIdField(required=False, help_text="Or: the person to compare with.")
+        require_liveness = serializers.BooleanField(
+            default=False, help_text="Refuse (422 `not_live`) when the face in `image` does "
+            "not look live (passive liveness; README \"Liveness\").")
 
         class Meta:
             ref_name = "VerifyInput"
@@ -105,7 +109,7 @@ class VerifyApi(APIView):
         person = data.validated_data.get("person_id")
         result = services.image_verify(
             file=data.validated_data["image"], other_file=data.validated_data["other_image"],
-            person=person,
+            person=person, require_liveness=data.validated_data["require_liveness"],
         )
         return Response(self.OutputSerializer(result).data)
 
@@ -118,6 +122,9 @@ class IdentifyApi(APIView):
         top_k = serializers.IntegerField(
             min_value=1, max_value=10, default=3, help_text="Nearest people listed per face."
         )
+        require_liveness = serializers.BooleanField(
+            default=False, help_text="Leave a face that does not look live unknown (passive "
+            "liveness; README \"Liveness\").")
 
         class Meta:
             ref_name = "IdentifyInput"
@@ -136,6 +143,10 @@ class IdentifyApi(APIView):
             age = serializers.FloatField(allow_null=True, help_text="Estimated; null when off.")
             gender = serializers.ChoiceField(choices=["male", "female"], allow_null=True)
             gender_probability = serializers.FloatField(allow_null=True)
+            liveness_score = serializers.FloatField(
+                help_text="The probability that the face is a live person's, not a print.")
+            live = serializers.BooleanField(
+                help_text="liveness_score >= the server's threshold (FACEWEB_LIVENESS_THRESHOLD)")
             candidates = CandidateSerializer(many=True)
 
             class Meta:
@@ -152,6 +163,7 @@ class IdentifyApi(APIView):
                     "expression": face.expression,
                     "expression_scores": {k: float(v) for k, v in face.expression_scores.items()},
                     "age": face.age, "gender": gender, "gender_probability": gender_probability,
+                    "liveness_score": face.liveness, "live": services.is_live(face),
                     "candidates": [vars(c) for c in identified.candidates],
                 })
 
@@ -177,5 +189,6 @@ class IdentifyApi(APIView):
         result = services.image_identify(
             file=data.validated_data["image"],
             top_k=data.validated_data["top_k"] if request.user.is_staff else 0,
+            require_liveness=data.validated_data["require_liveness"],
         )
         return Response(self.OutputSerializer(result).data)

@@ -27,6 +27,7 @@ from recognition.pipeline import age_gender, detectors, expression, loader
 from recognition.pipeline import align as alignment
 from recognition.pipeline import embed as embedding
 from recognition.pipeline import image as image_io
+from recognition.pipeline import liveness as live_model
 from recognition.pipeline.types import EXPRESSIONS, Detection, FaceResult, ImageAnalysis
 
 # Big JPEGs are decoded at no less than this (longer side): no detector searches more than
@@ -37,13 +38,13 @@ DECODE_SIDE = 2 * max(detector.max_side for detector in detectors.DETECTORS.valu
 
 def analyse_file(
     source, *, max_pixels: int = image_io.DEFAULT_MAX_PIXELS, detector: str | None = None,
-    attributes: bool = True,
+    attributes: bool = True, liveness: bool = False,
 ) -> ImageAnalysis:
     """``analyse_image`` on an image file (see ``image.load_image`` for ``source``), decoded at
     reduced size where that loses nothing (``DECODE_SIDE``); boxes, landmarks, width and height
     are in pixels of the full upright image. Raises image.ImageError for a bad file."""
     array, (width, height) = image_io.load_reduced(source, side=DECODE_SIDE, max_pixels=max_pixels)
-    analysis = analyse_image(array, detector=detector, attributes=attributes)
+    analysis = analyse_image(array, detector=detector, attributes=attributes, liveness=liveness)
     sx, sy = width / analysis.width, height / analysis.height
     if (sx, sy) == (1.0, 1.0):
         return analysis
@@ -64,13 +65,15 @@ def analyse_image(
     score_threshold: float | None = None,
     detector: str | None = None,
     attributes: bool = True,
+    liveness: bool = False,
 ) -> ImageAnalysis:
     """Find and describe every face in an ``(H, W, 3)`` uint8 RGB image (see ``load_image``).
 
     ``min_face_size``: smallest face side in pixels; ``score_threshold``: detector confidence
     to keep a face (None: the detector's default); ``detector``: a registered detector's name
     (None: the configured one); ``attributes``: estimate age and gender (else they are None and
-    the network never runs). Faces come highest score first.
+    the network never runs); ``liveness``: score each face's liveness (else None). Faces come
+    highest score first.
     ``timings_ms`` has detect, align, embed, expression (and attributes) in milliseconds.
     """
     timings: dict[str, float] = {}
@@ -103,6 +106,13 @@ def analyse_image(
             estimates = age_gender.read(crops)
         timings["attributes"] = _ms_since(start)
 
+    live = np.full(len(found), np.nan, np.float32)
+    if liveness:
+        start = time.perf_counter()
+        if found:
+            live = live_model.scores(np.stack([live_model.crop(image, d) for d in found]))
+        timings["liveness"] = _ms_since(start)
+
     # The crop people see: the chip, with the photo's edge repeated where the chip reaches
     # past it (the network's chip is black there, as dlib's).
     shown = [
@@ -119,9 +129,10 @@ def analyse_image(
             chip=chip,
             age=float(estimate[0]) if attributes else None,
             male=float(estimate[1]) if attributes else None,
+            liveness=float(score) if liveness else None,
         )
-        for d, descriptor, row, chip, estimate in zip(
-            found, descriptors, scores, shown, estimates, strict=True
+        for d, descriptor, row, chip, estimate, score in zip(
+            found, descriptors, scores, shown, estimates, live, strict=True
         )
     ]
     return ImageAnalysis(

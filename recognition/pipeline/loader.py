@@ -75,6 +75,14 @@ PACKAGED: dict[str, tuple[str, str, str, str, str]] = {
         "manage.py train_expressions",
         "recognition.pipeline.fer_net",
     ),
+    # Passive liveness, trained here (manage.py train_liveness; model card beside it).
+    "liveness": (
+        "",
+        "recognition/pipeline/weights/liveness.npz",
+        "f9e4a129ccfa962c41f32945f8b6ab8f1bc88b881beaf2297eba4d957f22af28",
+        "manage.py train_liveness",
+        "recognition.pipeline.liveness",
+    ),
     **{
         f"mtcnn_{net}": (
             "mtcnn",

@@ -59,11 +59,14 @@ class Pipeline:
     def __init__(self, spec: PipelineSpec):
         self.spec = spec
 
-    def analyse_file(self, source, *, attributes: bool = True) -> ImageAnalysis:
+    def analyse_file(
+        self, source, *, attributes: bool = True, liveness: bool = False
+    ) -> ImageAnalysis:
         """Every face in an image file, found by the spec's detector (analyse.analyse_file)."""
         from recognition.pipeline import analyse
 
-        return analyse.analyse_file(source, detector=self.spec.detector, attributes=attributes)
+        return analyse.analyse_file(source, detector=self.spec.detector, attributes=attributes,
+                                    liveness=liveness)
 
 
 @functools.cache

@@ -44,6 +44,9 @@ class FaceResult:
     # Estimated by face-api's age/gender net (age_gender); None when not asked for.
     age: float | None = None  # years
     male: float | None = None  # the probability that the face is a man's
+    # The probability that the face is a live person's, not a print (liveness); None when
+    # not asked for.
+    liveness: float | None = None
 
 
 @dataclass(frozen=True)

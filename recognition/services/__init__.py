@@ -70,12 +70,14 @@ from recognition.services.recognise import (
     Identification,
     IdentifiedFace,
     NoFaceFound,
+    NotLive,
     Verification,
     VerifiedFace,
     analysis_warm_up,
     image_analyse_now,
     image_identify,
     image_verify,
+    is_live,
     match_threshold,
     model_version,
 )
@@ -83,10 +85,10 @@ from recognition.services.tokens import token_issue, token_revoke
 
 __all__ = [
     "BROKER_ERRORS", "GAVE_UP", "JOB_GRACE_S", "TRANSIENT_ERRORS", "AnalysisBusy", "Candidate",
-    "Identification", "IdentifiedFace", "NoFaceFound", "PersonExists", "Purge", "Verification", "VerifiedFace",
+    "Identification", "IdentifiedFace", "NoFaceFound", "NotLive", "PersonExists", "Purge", "Verification", "VerifiedFace",
     "analysis_warm_up", "audit", "batch_create", "claim_is_stale", "face_assign", "face_mark_not_a_face",
     "face_mark_not_this_person", "face_restore", "faces_assign", "faces_forget_age_gender", "faces_reidentify", "file_viewed", "files_remove_orphans",
-    "image_analyse_now", "image_identify", "image_verify", "is_transient", "match_threshold",
+    "image_analyse_now", "image_identify", "image_verify", "is_live", "is_transient", "match_threshold",
     "model_version", "person_create", "person_delete", "person_enrol", "person_export",
     "person_merge", "person_reference_add", "person_reference_remove", "person_rename",
     "photo_analyse", "photo_claim", "photo_create", "photo_delete", "photo_give_up",

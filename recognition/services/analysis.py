@@ -38,7 +38,9 @@ def photo_analyse(*, photo: Photo, pipeline: spec.Pipeline | None = None) -> Pho
     pipeline = pipeline or spec.current()
     try:
         with photo.file.open("rb") as f:
-            result = pipeline.analyse_file(f, attributes=settings.FACEWEB_AGE_GENDER)
+            result = pipeline.analyse_file(
+                f, attributes=settings.FACEWEB_AGE_GENDER,
+                liveness=photo.source in Photo.CAMERA_SOURCES)
     except image.ImageError as exc:
         return _photo_fail(photo, str(exc))
     except loader.ModelNotInstalled as exc:
@@ -102,7 +104,7 @@ def _face_create(
         sharpness=sharpness, yaw=yaw, pitch=pitch, roll=roll,
         quality=quality.score(side=min(box[2] - box[0], box[3] - box[1]), sharpness=sharpness,
                               yaw=yaw, pitch=pitch, detection=result.detection.score),
-        age=result.age,
+        age=result.age, liveness_score=result.liveness,
         gender=gender or "", gender_probability=gender_probability,
         embedding=np.asarray(result.embedding, dtype=EMBEDDING_DTYPE).tobytes(),
         model_version=spec.version, expression=result.expression,

@@ -61,6 +61,15 @@ class NoFaceFound(ValueError):
     """An image given for verification shows no face."""
 
 
+class NotLive(ValueError):
+    """Liveness was required and the face does not look live (a print held up to a camera?)."""
+
+
+def is_live(face: FaceResult) -> bool:
+    """Whether a face scored for liveness counts as a live person's."""
+    return face.liveness is not None and face.liveness >= settings.FACEWEB_LIVENESS_THRESHOLD
+
+
 # One in-process analysis at a time, always on the same thread: LiteRT already spreads one
 # analysis over every core (two in parallel would each take twice as long), and the large
 # buffers of decoding are reused by that one thread instead of piling up in the allocator's
@@ -113,9 +122,11 @@ class Verification:
     person: Person | None
 
 
-def image_analyse_now(*, file: File, pipeline: spec.Pipeline | None = None):
+def image_analyse_now(
+    *, file: File, pipeline: spec.Pipeline | None = None, liveness: bool = False
+):
     """Run ``pipeline`` (default: ``spec.current()``) on an image in this process, now,
-    storing nothing; returns its ``ImageAnalysis``. For callers that cannot poll (the
+    storing nothing; returns its ``ImageAnalysis`` (with liveness scores if ``liveness``). For callers that cannot poll (the
     synchronous API).
 
     The models load on the first call, once per process (seconds). Time and memory are
@@ -135,7 +146,7 @@ def image_analyse_now(*, file: File, pipeline: spec.Pipeline | None = None):
     def analyse_now():
         started.set()
         return (pipeline or spec.current()).analyse_file(
-            file, attributes=settings.FACEWEB_AGE_GENDER)
+            file, attributes=settings.FACEWEB_AGE_GENDER, liveness=liveness)
 
     job = _analysis_thread.submit(analyse_now)
     if not started.wait(timeout=settings.FACEWEB_SYNC_WAIT_S) and job.cancel():
@@ -152,9 +163,13 @@ def analysis_warm_up() -> None:
     _analysis_thread.submit(spec.warm_up)
 
 
-def image_identify(*, file: File, top_k: int = 3) -> Identification:
-    """Every face in an image with who it is (or unknown) and its ``top_k`` nearest people."""
-    analysis = image_analyse_now(file=file)
+def image_identify(
+    *, file: File, top_k: int = 3, require_liveness: bool = False
+) -> Identification:
+    """Every face in an image with who it is (or unknown), its liveness score and its
+    ``top_k`` nearest people. With ``require_liveness``, a face that does not look live is
+    left unknown, with no nearest people."""
+    analysis = image_analyse_now(file=file, liveness=True)
     embeddings = _embeddings(analysis.faces)
     gallery = selectors.gallery_get(model_version=model_version())
     threshold = match_threshold()
@@ -170,19 +185,23 @@ def image_identify(*, file: File, top_k: int = 3) -> Identification:
             face=result, person=people.get(match.person_id), distance=match.distance,
             candidates=[Candidate(people[pid], d) for pid, d in row if pid in people],
         )
+        if is_live(result) or not require_liveness
+        else IdentifiedFace(face=result, person=None, distance=match.distance, candidates=[])
         for result, match, row in zip(analysis.faces, matches, nearest, strict=True)
     ]
     return Identification(analysis.width, analysis.height, threshold, faces, analysis.timings_ms)
 
 
 def image_verify(
-    *, file: File, other_file: File | None = None, person: Person | None = None
+    *, file: File, other_file: File | None = None, person: Person | None = None,
+    require_liveness: bool = False,
 ) -> Verification:
     """Is the face in ``file`` the same person as the one in ``other_file``, or as ``person``?
 
     An image's largest face is used. Against a person, the distance is to their nearest
     reference face. Same when the distance is at most the match threshold. Raises
-    NoFaceFound when an image shows no face.
+    NoFaceFound when an image shows no face, and with ``require_liveness`` NotLive when the
+    face in ``file`` does not look live.
     """
     if (other_file is None) == (person is None):
         raise ValidationError("Compare with another image or with a person (one of them).")
@@ -194,7 +213,14 @@ def image_verify(
         )
         if not references:
             raise ValidationError(f"{person.name} has no reference faces to compare with yet.")
-    first, used = _largest_face(image_analyse_now(file=file), source="image")
+    first, used = _largest_face(image_analyse_now(file=file, liveness=require_liveness),
+                                source="image")
+    if require_liveness and not is_live(first):
+        raise NotLive(
+            f"The face in the image does not look live (liveness {first.liveness:.2f}, below "
+            f"{settings.FACEWEB_LIVENESS_THRESHOLD:g}): a printed photo or a screen? Take the "
+            "picture of the person themselves, in even light."
+        )
     threshold = match_threshold()
     if other_file is not None:
         second, used_other = _largest_face(image_analyse_now(file=other_file), source="other_image")

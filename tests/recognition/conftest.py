@@ -57,11 +57,15 @@ class FakePipeline:
         return ImageAnalysis(width=width, height=height, faces=list(self.faces),
                              timings_ms={"detect": 1.0})
 
-    def analyse_file(self, source, *, attributes: bool = True) -> ImageAnalysis:
+    def analyse_file(
+        self, source, *, attributes: bool = True, liveness: bool = False
+    ) -> ImageAnalysis:
         analysis = self.analyse_image(load_image(source))
-        if attributes:
-            return analysis
-        faces = [dataclasses.replace(f, age=None, male=None) for f in analysis.faces]
+        faces = [
+            dataclasses.replace(f, **({} if attributes else {"age": None, "male": None}),
+                                **({} if liveness else {"liveness": None}))
+            for f in analysis.faces
+        ]
         return dataclasses.replace(analysis, faces=faces)
 
 

@@ -240,6 +240,13 @@ def test_each_face_stores_its_estimated_age_gender_pose_and_quality(fake_pipelin
     assert face.quality == pytest.approx(30 / 80 * 0.99 * np.cos(np.radians(face.pitch)))
 
 
+@pytest.mark.parametrize(("source", "stored"), [("webcam", 0.25), ("live", 0.25), ("upload", None)])
+def test_camera_faces_store_their_liveness_and_others_none(fake_pipeline, source, stored):
+    face = analysed(fake_pipeline, face_result(embedding(1), liveness=0.25),
+                    source=source).faces.get()
+    assert face.liveness_score == stored
+
+
 def test_with_age_and_gender_off_they_are_neither_computed_nor_stored(fake_pipeline, settings):
     settings.FACEWEB_AGE_GENDER = False
     face = analysed(fake_pipeline, face_result(embedding(1), age=50.0, male=0.9)).faces.get()

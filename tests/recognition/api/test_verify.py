@@ -175,6 +175,40 @@ def test_verify_against_a_person_is_for_staff_only_and_says_nothing_of_who_exist
     assert stand_in.calls == 0
 
 
+def test_identify_scores_liveness_and_can_require_it(api, user, stand_in, settings):
+    settings.FACEWEB_LIVENESS_THRESHOLD = 0.5
+    ada = make_person("Ada")
+    make_face(person=ada, reference=True, vector=embedding(1))
+    stand_in.faces = [face_result(near(embedding(1), 0.2), liveness=0.1),
+                      face_result(near(embedding(1), 0.2), box=(50, 10, 80, 40), liveness=0.7)]
+
+    def identify(**extra) -> list[dict]:
+        response = api(user).post("/api/v1/identify/", {"image": image(), **extra},
+                                  format="multipart")
+        assert response.status_code == 200, response.content
+        return response.json()["faces"]
+
+    print_, person = identify()
+    assert (print_["liveness_score"], print_["live"]) == (pytest.approx(0.1), False)
+    assert (person["liveness_score"], person["live"]) == (pytest.approx(0.7), True)
+    assert print_["person"]["name"] == "Ada"  # liveness not required: named all the same
+    print_, person = identify(require_liveness="true")
+    assert print_["person"] is None and person["person"]["name"] == "Ada"
+
+
+def test_verify_with_liveness_required_refuses_a_face_that_does_not_look_live(
+    api, user, stand_in, settings
+):
+    settings.FACEWEB_LIVENESS_THRESHOLD = 0.5
+    TwoImages(stand_in, [face_result(embedding(1), liveness=0.2)], [face_result(embedding(1))])
+    response = api(user).post("/api/v1/verify/", {
+        "image": image(), "other_image": image(), "require_liveness": "true",
+    }, format="multipart")
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "not_live" and "does not look live (liveness 0.20" in error["message"]
+
+
 @pytest.mark.parametrize("top_k", [0, 11, "three"])
 def test_identify_bounds_top_k(api, user, stand_in, top_k):
     response = api(user).post("/api/v1/identify/", {"image": image(), "top_k": top_k},

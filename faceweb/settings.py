@@ -260,6 +260,12 @@ STATICFILES_DIRS = [
     # Front-end libraries installed by npm (package.json), served by the app itself: a
     # self-hosted app must work offline, so no CDN.
     ("vendor/chart.js", BASE_DIR / "node_modules" / "chart.js" / "dist"),
+    # face-api (TF.js, bundled) and its weights, for the Live page's in-browser detection.
+    ("vendor/face-api", BASE_DIR / "node_modules" / "@vladmandic" / "face-api" / "dist"),
+    ("vendor/face-api/model", BASE_DIR / "node_modules" / "@vladmandic" / "face-api" / "model"),
+    # TF.js's WebAssembly backend (the same release face-api bundles): many times faster than
+    # its plain JavaScript one where there is no GPU.
+    ("vendor/tfjs-wasm", BASE_DIR / "node_modules" / "@tensorflow" / "tfjs-backend-wasm" / "dist"),
 ]
 # WhiteNoise serves straight from the folders above, so no collectstatic step is needed. A
 # deployment that wants one sets STATIC_ROOT and is then served from there too (unset, there is
@@ -363,6 +369,9 @@ FACEWEB_ENROL_MAX_YAW = env_float("FACEWEB_ENROL_MAX_YAW", 45.0)
 # that it is a live person's, not a print) is below this counts as not live. Calibrated by
 # `manage.py train_liveness` (report.json, threshold) for the shipped model.
 FACEWEB_LIVENESS_THRESHOLD = env_float("FACEWEB_LIVENESS_THRESHOLD", 0.288)
+# The Live page asks the server who a face is at most once per this many milliseconds (one
+# request at a time, only for faces it has not named yet); within the "analyse" rate below.
+FACEWEB_LIVE_IDENTIFY_EVERY_MS = env_int("FACEWEB_LIVE_IDENTIFY_EVERY_MS", 700)
 # Estimate each face's age and gender (face-api's network; README "Age and gender"). Off:
 # neither computed, nor stored, nor shown, anywhere.
 FACEWEB_AGE_GENDER = env_bool("FACEWEB_AGE_GENDER", True)

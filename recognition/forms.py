@@ -39,12 +39,14 @@ ORIGINAL_HEAD_BYTES = 256 * 1024  # more than any photo's EXIF block (at most 64
 
 
 class UploadForm(forms.Form):
-    """Photos from the file picker or drag and drop (``source`` upload), or a webcam snapshot
-    (``source`` webcam, set by the page's script)."""
+    """Photos from the file picker or drag and drop (``source`` upload), a webcam snapshot
+    (``source`` webcam) or a sighting kept by the Live page (``source`` live); the pages'
+    scripts set the source."""
 
     file = PhotosField(label="Photos")
     source = forms.ChoiceField(
-        choices=[(Photo.Source.UPLOAD, "Upload"), (Photo.Source.WEBCAM, "Webcam")],
+        choices=[(Photo.Source.UPLOAD, "Upload"), (Photo.Source.WEBCAM, "Webcam"),
+                 (Photo.Source.LIVE, "Live")],
         required=False,
     )
 

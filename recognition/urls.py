@@ -9,6 +9,7 @@ app_name = "recognition"
 urlpatterns = [
     path("", photos.recognise, name="recognise"),
     path("photos/upload/", photos.photo_upload, name="photo_upload"),
+    path("live/", photos.live, name="live"),
     path("batches/new/", photos.batch_new, name="batch_new"),
     path("batches/<int:pk>/", photos.batch_detail, name="batch_detail"),
     path("photos/<int:pk>/", photos.photo_detail, name="photo_detail"),

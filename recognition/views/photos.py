@@ -136,6 +136,18 @@ def recognise(request):
     })
 
 
+@login_required
+def live(request):
+    """The camera, live: faces found and followed in the browser, named by the identify API;
+    nothing stored unless "keep sightings" is on (README "Live camera")."""
+    return render(request, "recognition/live.html", {
+        "identify_every_ms": settings.FACEWEB_LIVE_IDENTIFY_EVERY_MS,
+        "model_files": [f"{net}_model{suffix}" for net in ("tiny_face_detector",
+                                                           "face_landmark_68_tiny")
+                        for suffix in ("-weights_manifest.json", ".bin")],
+    })
+
+
 def _current_batch(request):
     return selectors.batch_get(user=request.user, batch_id=request.session.get(BATCH_KEY))
 
@@ -169,7 +181,9 @@ def photo_upload(request):
     photos, errors = [], []
     if form.is_valid():
         batch = _current_batch(request)
-        if batch is None:
+        if form.cleaned_data["source"] == Photo.Source.LIVE:
+            batch = None  # sightings go to the history, not into the Recognise page's batch
+        elif batch is None:
             batch = services.batch_create(user=request.user)
             request.session[BATCH_KEY] = batch.pk
         head = form.cleaned_data["original_head"] if len(form.cleaned_data["file"]) == 1 else None

@@ -142,3 +142,19 @@ def test_a_small_real_run_times_both_sides_on_the_same_photo(samples_dir):
         assert summary["faces"] == [1, 1] and summary["n"] == 2
         assert 0 < summary["p25_ms"] <= summary["median_ms"] <= summary["p75_ms"]
         assert 0 < summary["cores"] < 3  # CPU time over wall time on a 2-core machine
+
+
+@pytest.mark.slow
+def test_benchmark_live_times_identify_requests_through_the_whole_stack(samples_dir, tmp_path):
+    out = tmp_path / "live.json"
+    examples = samples_dir / "face_recognition_samples" / "examples"
+    done = subprocess.run(
+        [sys.executable, "manage.py", "benchmark_live", "--requests", "3", "--json", str(out),
+         "--photo", str(examples / "obama.jpg"), "--enrol", str(examples / "obama2.jpg")],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    assert figures["requests"] == 3 and figures["named"] == 3  # the enrolled person, each time
+    assert 0 < figures["analysis_p50_ms"] < figures["p50_ms"] <= figures["p95_ms"]
+    assert "identify, 3 requests" in done.stdout

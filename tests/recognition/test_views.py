@@ -28,7 +28,7 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
-PAGES = ["recognise", "history", "dashboard", "api_token"]
+PAGES = ["recognise", "live", "history", "dashboard", "api_token"]
 STAFF_PAGES = ["person_list", "unknown_faces"]
 
 
@@ -207,6 +207,33 @@ def test_an_upload_from_the_page_script_is_stored_queued_and_answered_in_json(
     assert answer["status_url"] == reverse("recognition:photo_status", args=[photo.pk])
     status = client.get(answer["status_url"]).json()
     assert status["status"] == "pending" and status["finished"] is False
+
+
+def test_a_live_sighting_goes_to_the_history_not_into_the_recognise_batch(
+    client, alice, queued, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(client, alice).post(
+            reverse("recognition:photo_upload"), {"file": upload(), "source": "live"},
+            headers={"Accept": "application/json"},
+        )
+    assert response.status_code == 202
+    photo = Photo.objects.get(pk=response.json()["photos"][0]["id"])
+    assert photo.source == "live" and photo.batch is None and queued == [photo.pk]
+    assert photo.original_name in client.get(reverse("recognition:history")).content.decode()
+
+
+def test_the_live_page_serves_its_models_and_scripts_from_the_app(client, alice):
+    page = client_for(client, alice).get(reverse("recognition:live")).content.decode()
+    assert 'aria-current="page">Live</a>' in page
+    assert "Keep sightings" in page and "nothing is stored" in page
+    for url in ("/static/vendor/face-api/face-api.esm.js",
+                "/static/vendor/tfjs-wasm/tfjs-backend-wasm-simd.wasm",
+                "/static/vendor/face-api/model/tiny_face_detector_model.bin"):
+        assert url in page
+        response = client.get(url)
+        response.close()  # a file streamed by WhiteNoise
+        assert response.status_code == 200, url
 
 
 def test_a_decompression_bomb_is_refused_by_the_forms_not_a_server_error(client, staff):

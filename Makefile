@@ -62,7 +62,8 @@ $(NODE_STAMP): package.json package-lock.json
 $(MODELS_STAMP): $(PY_STAMP) $(NODE_STAMP) recognition/pipeline/loader.py \
 		recognition/pipeline/detectors/retinaface.py recognition/pipeline/fer_net.py \
 		recognition/pipeline/mini_xception.py recognition/pipeline/weights/fer_resnet.npz \
-		recognition/pipeline/liveness.py recognition/pipeline/weights/liveness.npz
+		recognition/pipeline/liveness.py recognition/pipeline/weights/liveness.npz \
+		recognition/pipeline/landmarks.py
 	@$(QUIETLY) "converting the face models" $(PY) manage.py install_models
 	@touch $@
 

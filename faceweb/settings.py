@@ -369,6 +369,10 @@ FACEWEB_ENROL_MAX_YAW = env_float("FACEWEB_ENROL_MAX_YAW", 45.0)
 # that it is a live person's, not a print) is below this counts as not live. Calibrated by
 # `manage.py train_liveness` (report.json, threshold) for the shipped model.
 FACEWEB_LIVENESS_THRESHOLD = env_float("FACEWEB_LIVENESS_THRESHOLD", 0.288)
+# Active liveness (README "Liveness"): a challenge must be answered within this many seconds,
+# and a passed one vouches for a webcam enrolment snapshot taken within the second figure.
+FACEWEB_LIVENESS_CHALLENGE_S = env_int("FACEWEB_LIVENESS_CHALLENGE_S", 30)
+FACEWEB_LIVENESS_TOKEN_S = env_int("FACEWEB_LIVENESS_TOKEN_S", 120)
 # The Live page asks the server who a face is at most once per this many milliseconds (one
 # request at a time, only for faces it has not named yet); within the "analyse" rate below.
 FACEWEB_LIVE_IDENTIFY_EVERY_MS = env_int("FACEWEB_LIVE_IDENTIFY_EVERY_MS", 700)

@@ -41,6 +41,12 @@ def _client() -> redis.Redis:
     return _clients[url]
 
 
+def claim_once(key: str, *, ttl_s: int) -> bool:
+    """Claim ``key`` for ``ttl_s`` seconds: True the first time, False while it lasts (every
+    process sees the same Redis). Raises redis.RedisError when Redis is down."""
+    return bool(_client().set(key, b"1", nx=True, ex=ttl_s))
+
+
 def _key(photo_id: int) -> str:
     return f"faceweb:job:{photo_id}"
 

@@ -3,7 +3,18 @@
 from django.urls import path, re_path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from recognition.api import audit, auth, docs, errors, faces, health, people, photos, verify
+from recognition.api import (
+    audit,
+    auth,
+    docs,
+    errors,
+    faces,
+    health,
+    liveness,
+    people,
+    photos,
+    verify,
+)
 
 
 class IdConverter:
@@ -42,6 +53,8 @@ urlpatterns = [
     path("unknown/hide/", faces.UnknownHideApi.as_view(), name="unknown-hide"),
     path("verify/", verify.VerifyApi.as_view(), name="verify"),
     path("identify/", verify.IdentifyApi.as_view(), name="identify"),
+    path("liveness/challenge/", liveness.ChallengeApi.as_view(), name="liveness-challenge"),
+    path("liveness/", liveness.LivenessApi.as_view(), name="liveness"),
     path("health/", health.HealthApi.as_view(), name="health"),
     path("audit/", audit.AuditApi.as_view(), name="audit"),
     path("auth/token/", auth.TokenApi.as_view(), name="token"),

@@ -23,7 +23,7 @@ from dataclasses import replace
 import cv2
 import numpy as np
 
-from recognition.pipeline import age_gender, detectors, expression, loader
+from recognition.pipeline import age_gender, detectors, expression, landmarks, loader
 from recognition.pipeline import align as alignment
 from recognition.pipeline import embed as embedding
 from recognition.pipeline import image as image_io
@@ -72,7 +72,7 @@ def analyse_image(
     ``min_face_size``: smallest face side in pixels; ``score_threshold``: detector confidence
     to keep a face (None: the detector's default); ``detector``: a registered detector's name
     (None: the configured one); ``attributes``: estimate age and gender (else they are None and
-    the network never runs); ``liveness``: score each face's liveness (else None). Faces come
+    the network never runs); ``liveness``: score each face's liveness and how open its eyes are (else None). Faces come
     highest score first.
     ``timings_ms`` has detect, align, embed, expression (and attributes) in milliseconds.
     """
@@ -107,10 +107,12 @@ def analyse_image(
         timings["attributes"] = _ms_since(start)
 
     live = np.full(len(found), np.nan, np.float32)
+    eyes = np.full(len(found), np.nan, np.float32)
     if liveness:
         start = time.perf_counter()
         if found:
             live = live_model.scores(np.stack([live_model.crop(image, d) for d in found]))
+            eyes = landmarks.eye_openness(landmarks.predict(loader.get_net("landmarks68"), crops))
         timings["liveness"] = _ms_since(start)
 
     # The crop people see: the chip, with the photo's edge repeated where the chip reaches
@@ -130,9 +132,10 @@ def analyse_image(
             age=float(estimate[0]) if attributes else None,
             male=float(estimate[1]) if attributes else None,
             liveness=float(score) if liveness else None,
+            eye_openness=float(eye) if liveness else None,
         )
-        for d, descriptor, row, chip, estimate, score in zip(
-            found, descriptors, scores, shown, estimates, live, strict=True
+        for d, descriptor, row, chip, estimate, score, eye in zip(
+            found, descriptors, scores, shown, estimates, live, eyes, strict=True
         )
     ]
     return ImageAnalysis(

@@ -95,6 +95,16 @@ def build_model(weights: dict[str, np.ndarray] | None = None) -> keras.Model:
     to ``(N, 7)`` softmax probabilities in face-api's label order. Use ``predict`` for
     raw uint8 crops.
     """
+    return face_api_net(weights, outputs=len(_FACE_API_LABELS), softmax=True,
+                        name="face_expression_net", what="expression")
+
+
+def face_api_net(
+    weights: dict[str, np.ndarray] | None, *, outputs: int, softmax: bool, name: str, what: str
+) -> keras.Model:
+    """face-api's ``FaceFeatureExtractor`` (the dense blocks) with a linear head of
+    ``outputs`` (softmax or not): the expression net, and the 68-point landmark net
+    (``landmarks``)."""
     import keras
 
     inputs = keras.Input((INPUT_SIZE, INPUT_SIZE, 3), name="normalised_rgb")
@@ -103,11 +113,12 @@ def build_model(weights: dict[str, np.ndarray] | None = None) -> keras.Model:
         x = _dense_block(x, index=index, channels=channels)
     x = keras.layers.AveragePooling2D(7, strides=2, padding="valid")(x)
     x = keras.layers.Flatten()(x)
-    x = keras.layers.Dense(len(_FACE_API_LABELS), name="fc")(x)
-    outputs = keras.layers.Softmax()(x)
-    model = keras.Model(inputs, outputs, name="face_expression_net")
+    x = keras.layers.Dense(outputs, name="fc")(x)
+    if softmax:
+        x = keras.layers.Softmax()(x)
+    model = keras.Model(inputs, x, name=name)
     if weights is not None:
-        tfjs.load_weights(model, weights, _face_api_weights, what="expression")
+        tfjs.load_weights(model, weights, _face_api_weights, what=what)
     return model
 
 

@@ -44,6 +44,7 @@ CONVERTED: dict[str, tuple[str, int]] = {
     "embedder": ("recognition.pipeline.embed", 128),
     "expression": ("recognition.pipeline.expression", len(EXPRESSIONS)),
     "age_gender": ("recognition.pipeline.age_gender", 3),  # age, p(male), p(female)
+    "landmarks68": ("recognition.pipeline.landmarks", 136),  # (x, y) of 68 points
 }
 
 # name -> (package, file inside the package, its sha256 in the pinned release, pip requirement,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recognition.pipeline import align, detectors, expression
+from recognition.pipeline import align, detectors, expression, landmarks, liveness
 from recognition.pipeline.types import ImageAnalysis
 
 DEFAULT_DETECTOR = detectors.DEFAULT
@@ -90,4 +90,7 @@ def warm_up() -> float:
     analyse.describe(loader.get_embedder(), chips, chips)
     size = expression.INPUT_SIZE
     expression.read(np.zeros((1, size, size, 3), np.uint8))
+    # Camera photos' liveness measures (the passive score, the eyes' landmarks).
+    liveness.scores(np.zeros((1, liveness.CROP_SIZE, liveness.CROP_SIZE, 3), np.uint8))
+    landmarks.predict(loader.get_net("landmarks68"), np.zeros((1, size, size, 3), np.uint8))
     return time.perf_counter() - started

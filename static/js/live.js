@@ -81,8 +81,10 @@ function label(track) {
 function draw(visible) {
   const ctx = canvas.getContext('2d');
   ctx.clearRect(0, 0, canvas.width, canvas.height);
-  const line = Math.max(2, canvas.width / 320);
-  ctx.font = `${Math.round(line * 8)}px system-ui, sans-serif`;
+  // Sizes in screen pixels, whatever the video's size on the page (a phone shrinks it).
+  const scale = canvas.width / (canvas.clientWidth || canvas.width);
+  const line = 2 * scale;
+  ctx.font = `${Math.round(14 * scale)}px system-ui, sans-serif`;
   ctx.textBaseline = 'bottom';
   for (const t of visible) {
     const colour = { known: '#1f9d55', unknown: '#d97706' }[t.state] ?? '#2563eb';
@@ -93,12 +95,12 @@ function draw(visible) {
     for (const p of t.landmarks) ctx.fillRect(p.x - line / 2, p.y - line / 2, line, line);
     const text = [label(t), t.expression].filter(Boolean).join(' · ');
     const width = ctx.measureText(text).width + line * 4;
-    const height = line * 11;
+    const height = 20 * scale;
     const top = t.box.y > height ? t.box.y - height : t.box.y + t.box.height + height;
     ctx.fillStyle = colour;
     ctx.fillRect(t.box.x - line / 2, top - height, width, height);
     ctx.fillStyle = '#fff';
-    ctx.fillText(text, t.box.x + line * 1.5, top - line * 2);
+    ctx.fillText(text, t.box.x + line * 1.5, top - 3 * scale);
   }
 }
 

@@ -84,6 +84,12 @@ CASES = [
      lambda w: {"image": image(), "other_image": image()}, True, everyone(200)),
     ("identify", "post", lambda w: "/api/v1/identify/", lambda w: {"image": image()}, True,
      everyone(200)),
+    ("liveness_challenge", "post", lambda w: "/api/v1/liveness/challenge/", None, False,
+     everyone(200)),
+    # A made-up token: refused (400) once signed in; tests/recognition/api/test_liveness.py
+    # answers real challenges.
+    ("liveness", "post", lambda w: "/api/v1/liveness/",
+     lambda w: {"token": "made-up", "frames": [image() for _ in range(4)]}, True, everyone(400)),
     ("health", "get", lambda w: "/api/v1/health/", None, False, public(200)),
     ("token_get", "post", lambda w: "/api/v1/auth/token/",
      lambda w: {"username": "ursula", "password": "secret-ursula"}, False, public(200)),

@@ -373,6 +373,8 @@ FACEWEB_LIVENESS_THRESHOLD = env_float("FACEWEB_LIVENESS_THRESHOLD", 0.288)
 # and a passed one vouches for a webcam enrolment snapshot taken within the second figure.
 FACEWEB_LIVENESS_CHALLENGE_S = env_int("FACEWEB_LIVENESS_CHALLENGE_S", 30)
 FACEWEB_LIVENESS_TOKEN_S = env_int("FACEWEB_LIVENESS_TOKEN_S", 120)
+# Webcam enrolment on the People pages asks for the active check first.
+FACEWEB_ENROL_WEBCAM_LIVENESS = env_bool("FACEWEB_ENROL_WEBCAM_LIVENESS", True)
 # The Live page asks the server who a face is at most once per this many milliseconds (one
 # request at a time, only for faces it has not named yet); within the "analyse" rate below.
 FACEWEB_LIVE_IDENTIFY_EVERY_MS = env_int("FACEWEB_LIVE_IDENTIFY_EVERY_MS", 700)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from recognition.models import AuditEvent, Person, Photo
@@ -62,7 +63,33 @@ class UploadForm(forms.Form):
         return head if head and head.size <= ORIGINAL_HEAD_BYTES else None
 
 
-class PersonCreateForm(UploadForm):
+class EnrolForm(UploadForm):
+    """Enrolment photos: a webcam snapshot comes with the token of the liveness check that
+    the person in front of the camera passed just before (README "Liveness")."""
+
+    liveness_token = forms.CharField(required=False)
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean(self):
+        """A webcam snapshot needs this user's recent passed check
+        (FACEWEB_ENROL_WEBCAM_LIVENESS)."""
+        from recognition.services import liveness_token_valid
+
+        cleaned = super().clean()
+        if (
+            settings.FACEWEB_ENROL_WEBCAM_LIVENESS
+            and cleaned.get("source") == Photo.Source.WEBCAM
+            and not liveness_token_valid(user=self.user, token=cleaned.get("liveness_token", ""))
+        ):
+            raise ValidationError("A webcam snapshot enrols someone only after the liveness "
+                                  "check: take the snapshot again (the check comes first).")
+        return cleaned
+
+
+class PersonCreateForm(EnrolForm):
     name = forms.CharField(max_length=200)
     file = PhotosField(label="Photo of their face")
 
@@ -75,7 +102,7 @@ class PersonCreateForm(UploadForm):
         return files[0]
 
 
-class ReferenceAddForm(UploadForm):
+class ReferenceAddForm(EnrolForm):
     file = PhotosField(label="More photos of their face")
 
 

@@ -34,6 +34,7 @@ from recognition.services.faces import (
     unknown_faces_hide,
     unknown_faces_regroup,
 )
+from recognition.services.liveness import liveness_token_valid
 from recognition.services.people import (
     PersonExists,
     person_create,
@@ -88,7 +89,7 @@ __all__ = [
     "Identification", "IdentifiedFace", "NoFaceFound", "NotLive", "PersonExists", "Purge", "Verification", "VerifiedFace",
     "analysis_warm_up", "audit", "batch_create", "claim_is_stale", "face_assign", "face_mark_not_a_face",
     "face_mark_not_this_person", "face_restore", "faces_assign", "faces_forget_age_gender", "faces_reidentify", "file_viewed", "files_remove_orphans",
-    "image_analyse_now", "image_identify", "image_verify", "is_live", "is_transient", "match_threshold",
+    "image_analyse_now", "image_identify", "image_verify", "is_live", "is_transient", "liveness_token_valid", "match_threshold",
     "model_version", "person_create", "person_delete", "person_enrol", "person_export",
     "person_merge", "person_reference_add", "person_reference_remove", "person_rename",
     "photo_analyse", "photo_claim", "photo_create", "photo_delete", "photo_give_up",

@@ -26,7 +26,7 @@ from recognition.views.access import staff_required
 
 @staff_required
 def person_list(request):
-    form = PersonCreateForm(request.POST or None, request.FILES or None)
+    form = PersonCreateForm(request.POST or None, request.FILES or None, user=request.user)
     existing = None
     if request.method == "POST" and form.is_valid():
         try:
@@ -69,7 +69,7 @@ def person_reference_add(request, pk: int):
     """Add reference faces from photos: each is analysed and, if it shows one face, that face
     becomes a reference (the person page shows what happened)."""
     person = get_object_or_404(Person, pk=pk)
-    form = ReferenceAddForm(request.POST, request.FILES)
+    form = ReferenceAddForm(request.POST, request.FILES, user=request.user)
     if form.is_valid():
         added = 0
         for file in form.cleaned_data["file"]:

@@ -3,7 +3,7 @@
 // keeps one id per face across frames; the server's identify API names each new face, one
 // request at a time and at most one per `identifyEveryMs`, never once per frame. Nothing is
 // stored unless "keep sightings" is on: then one snapshot per new face goes to the history.
-import { csrfToken } from './shared.js';
+import { csrfToken, jpegOf, livenessCheck } from './shared.js';
 
 const root = document.querySelector('[data-live]');
 const video = root.querySelector('video');
@@ -13,6 +13,8 @@ const list = root.querySelector('[data-live-faces]');
 const rate = root.querySelector('[data-live-rate]');
 const errorBox = root.querySelector('[data-live-error]');
 const keep = root.querySelector('[data-keep-sightings]');
+const verify = root.querySelector('[data-verify]');
+const verifyResult = root.querySelector('[data-verify-result]');
 
 const identifyEveryMs = Number(root.dataset.identifyEveryMs) || 700;
 const RETRY_UNKNOWN_MS = 4000;  // an unknown face is asked about again after this long…
@@ -132,16 +134,6 @@ function frameCanvas() {
   return c;
 }
 
-// A JPEG of part of a canvas. Encoded synchronously: a few milliseconds, where Chromium's
-// asynchronous toBlob waited over a second for its turn beside the detection loop.
-function jpeg(source, box) {
-  const c = document.createElement('canvas');
-  c.width = Math.round(box.width);
-  c.height = Math.round(box.height);
-  c.getContext('2d').drawImage(source, box.x, box.y, box.width, box.height, 0, 0, c.width, c.height);
-  const bytes = atob(c.toDataURL('image/jpeg', 0.9).split(',')[1]);
-  return new Blob([Uint8Array.from(bytes, (ch) => ch.charCodeAt(0))], { type: 'image/jpeg' });
-}
 
 function post(url, form) {
   return fetch(url, {
@@ -179,7 +171,7 @@ async function identify(track) {
   const frame = frameCanvas();
 
   const form = new FormData();
-  form.append('image', jpeg(frame, around(track.box)), 'face.jpg');
+  form.append('image', jpegOf(frame, around(track.box)), 'face.jpg');
   const started = performance.now();
   try {
     const response = await fetch(root.dataset.identifyUrl, {
@@ -222,12 +214,45 @@ async function identify(track) {
 async function keepSighting(frame) {
   const form = new FormData();
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  form.append('file', jpeg(frame, { x: 0, y: 0, width: frame.width, height: frame.height }), `live-${stamp}.jpg`);
+  form.append('file', jpegOf(frame, { x: 0, y: 0, width: frame.width, height: frame.height }), `live-${stamp}.jpg`);
   form.append('source', 'live');
   const response = await post(root.dataset.uploadUrl, form);
   if (response.status === 202) stats.kept += 1;
   else fail(`A sighting could not be kept (the server answered ${response.status}).`);
 }
+
+// "Verify me": the active liveness check, then who the person is.
+// Detection and naming pause while it runs: the burst's frames then come at an even pace.
+let checking = false;
+verify.addEventListener('click', async () => {
+  verify.disabled = true;
+  checking = true;
+  canvas.getContext('2d').clearRect(0, 0, canvas.width, canvas.height);
+  verifyResult.textContent = '';
+  verifyResult.className = '';
+  message.classList.add('prompt');
+  message.hidden = false;
+  try {
+    const decision = await livenessCheck(video, {
+      challengeUrl: root.dataset.challengeUrl,
+      decideUrl: root.dataset.livenessUrl,
+      show: (text) => { message.textContent = text; },
+    });
+    stats.verification = decision;
+    if (!decision.passed) verifyResult.textContent = `Not verified: ${decision.reason}`;
+    else if (decision.person) verifyResult.textContent = `Verified: you are ${decision.person.name}, live.`;
+    else verifyResult.textContent = 'You are live, but not enrolled: nobody to verify you as.';
+    verifyResult.className = decision.passed ? 'ok' : 'error';
+  } catch (err) {
+    verifyResult.textContent = `The check could not be done: ${err.message}`;
+    verifyResult.className = 'error';
+  } finally {
+    message.hidden = true;
+    message.classList.remove('prompt');
+    verify.disabled = false;
+    checking = false;
+  }
+});
 
 // Switched on with faces already named in view: they are sightings too.
 keep.addEventListener('change', () => {
@@ -242,7 +267,7 @@ keep.addEventListener('change', () => {
 
 setInterval(() => {
   const now = performance.now();
-  if (asking || now < busyUntil || !video.videoWidth) return;
+  if (asking || checking || now < busyUntil || !video.videoWidth) return;
   const track = nextToAsk(now);
   if (track) identify(track);
 }, 100);
@@ -255,7 +280,7 @@ async function run(faceapi) {
   let frames = 0;
   let since = performance.now();
   for (;;) {
-    if (video.readyState >= 2 && !video.paused) {
+    if (video.readyState >= 2 && !video.paused && !checking) {
       canvas.width = video.videoWidth;
       canvas.height = video.videoHeight;
       const found = stats.firstBoxAt === null
@@ -314,6 +339,7 @@ async function start() {
     });
     await video.play();
     stats.cameraAt = performance.now();
+    verify.disabled = false;
   } catch (err) {
     fail(`The camera could not be opened (${err.name}). Allow camera access for this site.`);
     return;

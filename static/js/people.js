@@ -8,7 +8,9 @@ document.querySelectorAll('[data-snapshot-form]').forEach((form) => {
   const input = form.querySelector('[data-snapshot-target]');
   const source = form.querySelector('[data-snapshot-source]');
   const preview = form.querySelector('[data-snapshot-preview]');
-  webcam(form.querySelector('[data-webcam]'), (file, close) => {
+  const liveness = form.querySelector('[data-snapshot-liveness]');
+  webcam(form.querySelector('[data-webcam]'), (file, close, token) => {
+    liveness.value = token ?? '';
     const files = new DataTransfer();
     files.items.add(file);
     input.files = files.files;
@@ -21,6 +23,7 @@ document.querySelectorAll('[data-snapshot-form]').forEach((form) => {
   input.addEventListener('change', () => {
     if (input.files.length && !input.files[0].name.startsWith('webcam-')) {
       source.value = 'upload';
+      liveness.value = '';
       preview.hidden = true;
     }
   });

@@ -5,6 +5,59 @@ export function csrfToken() {
   return document.querySelector('input[name="csrfmiddlewaretoken"]')?.value ?? '';
 }
 
+// A JPEG of the part `box` ({x, y, width, height}) of an image, video or canvas, at `scale`.
+// Encoded synchronously: a few milliseconds, where Chromium's asynchronous toBlob waited
+// over a second for its turn beside a busy page (the Live page's detection loop).
+export function jpegOf(source, box, scale = 1) {
+  const canvas = document.createElement('canvas');
+  canvas.width = Math.round(box.width * scale);
+  canvas.height = Math.round(box.height * scale);
+  canvas.getContext('2d').drawImage(source, box.x, box.y, box.width, box.height,
+    0, 0, canvas.width, canvas.height);
+  const bytes = atob(canvas.toDataURL('image/jpeg', 0.9).split(',')[1]);
+  return new Blob([Uint8Array.from(bytes, (ch) => ch.charCodeAt(0))], { type: 'image/jpeg' });
+}
+
+// The active liveness check: the server draws a challenge (blink, turn left or right, smile),
+// the page shows its prompt and sends a burst of camera frames taken while the person does
+// it, and the server decides (recognition/services/liveness.py).
+const BURST_FRAMES = 14;     // a burst of 2.8 s…
+const BURST_EVERY_MS = 200;  // …at five frames a second: a blink lasts a few of them
+const BURST_WIDTH = 480;     // frames are sent at most this wide
+
+async function postForJson(url, body) {
+  const response = await fetch(url, {
+    method: 'POST', body, credentials: 'same-origin',
+    headers: { 'X-CSRFToken': csrfToken(), Accept: 'application/json' },
+  });
+  let answer = {};
+  try { answer = await response.json(); } catch { /* not JSON */ }
+  if (!response.ok) {
+    throw new Error(answer.error?.message || `The server answered ${response.status}.`);
+  }
+  return answer;
+}
+
+// Runs one check on the playing `video`; `show(text)` tells the person what to do. Resolves
+// with the server's decision ({ passed, reason, person, liveness_token, measures, … }) and
+// `frames`, the burst's JPEGs; rejects with an Error whose message a person can read.
+export async function livenessCheck(video, { challengeUrl, decideUrl, show }) {
+  const challenge = await postForJson(challengeUrl);
+  show(`${challenge.prompt}…`);
+  const scale = Math.min(1, BURST_WIDTH / video.videoWidth);
+  const frame = { x: 0, y: 0, width: video.videoWidth, height: video.videoHeight };
+  const form = new FormData();
+  form.append('token', challenge.token);
+  const frames = [];
+  for (let i = 0; i < BURST_FRAMES; i += 1) {
+    frames.push(jpegOf(video, frame, scale));
+    form.append('frames', frames[i], `frame-${i}.jpg`);
+    await new Promise((resolve) => setTimeout(resolve, BURST_EVERY_MS));
+  }
+  show('Checking…');
+  return { ...(await postForJson(decideUrl, form)), frames };
+}
+
 // The upload limits the server gave every page (templates/base.html).
 export const uploadLimits = {
   maxSide: Number(document.body.dataset.uploadMaxSide),
@@ -79,7 +132,8 @@ export function shrinkOnSubmit(form) {
 }
 
 // Wires a webcam block (templates/recognition/_webcam.html): open, snapshot, close.
-// `onSnapshot(file, close)` gets each snapshot as a JPEG File.
+// `onSnapshot(file, close, livenessToken)` gets each snapshot as a JPEG File; a block with a
+// liveness challenge takes it only after the check passed, whose token comes with it.
 export function webcam(container, onSnapshot) {
   const open = container.querySelector('[data-webcam-open]');
   const live = container.querySelector('[data-webcam-live]');
@@ -116,15 +170,40 @@ export function webcam(container, onSnapshot) {
     open.hidden = true;
   });
   live.querySelector('[data-webcam-close]').addEventListener('click', close);
-  live.querySelector('[data-webcam-snap]').addEventListener('click', async () => {
+  const snap = live.querySelector('[data-webcam-snap]');
+  snap.addEventListener('click', async () => {
     if (!video.videoWidth) return;  // no frame yet
-    const canvas = document.createElement('canvas');
-    canvas.width = video.videoWidth;
-    canvas.height = video.videoHeight;
-    canvas.getContext('2d').drawImage(video, 0, 0);
-    const blob = await new Promise((resolve) => canvas.toBlob(resolve, 'image/jpeg', 0.92));
+    error.hidden = true;
+    let token = null;
+    let checked = null;
+    if (container.dataset.challengeUrl) {  // a live person first (enrolment)
+      const prompt = container.querySelector('[data-webcam-prompt]');
+      snap.disabled = true;
+      prompt.hidden = false;
+      try {
+        const decision = await livenessCheck(video, {
+          challengeUrl: container.dataset.challengeUrl,
+          decideUrl: container.dataset.livenessUrl,
+          show: (text) => { prompt.textContent = text; },
+        });
+        if (!decision.passed) throw new Error(`${decision.reason} Try again.`);
+        token = decision.liveness_token;
+        // The snapshot is the burst's frame facing the camera most: the face that passed.
+        const yaw = decision.measures.yaw.map(Math.abs);
+        checked = decision.frames[yaw.indexOf(Math.min(...yaw))];
+      } catch (err) {
+        error.textContent = `The liveness check did not pass: ${err.message}`;
+        error.hidden = false;
+        return;
+      } finally {
+        prompt.hidden = true;
+        snap.disabled = false;
+      }
+    }
+    const frame = { x: 0, y: 0, width: video.videoWidth, height: video.videoHeight };
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    onSnapshot(new File([blob], `webcam-${stamp}.jpg`, { type: 'image/jpeg' }), close);
+    const jpeg = checked ?? jpegOf(video, frame);
+    onSnapshot(new File([jpeg], `webcam-${stamp}.jpg`, { type: 'image/jpeg' }), close, token);
   });
 }
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import camera
 from tests.worlds import open_world
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,37 +60,57 @@ def lfw(data_dir) -> Path:
 @pytest.fixture(scope="session")
 def fake_video(photos, tmp_path_factory) -> Path:
     """A short 640x480 Y4M video of a sample photo, framed as a webcam would (head and
-    shoulders: the top of the portrait, cut to 4:3), for Chromium's fake camera."""
-    import cv2
+    shoulders: the top of the portrait, cut to 4:3), for Chromium's fake camera: a still
+    picture."""
+    frame = camera.webcam_frame(photos / "obama.jpg")
+    return camera.write_y4m(tmp_path_factory.mktemp("camera") / "obama.y4m", [frame] * 10)
 
-    from recognition.pipeline.image import load_image
 
-    with (photos / "obama.jpg").open("rb") as f:
-        rgb = load_image(f)
-    width, height = 640, 480
-    frame = cv2.resize(rgb[: rgb.shape[1] * 3 // 4], (width, height), interpolation=cv2.INTER_AREA)
-    i420 = cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420).tobytes()
-    path = tmp_path_factory.mktemp("camera") / "obama.y4m"
-    with path.open("wb") as f:
-        f.write(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode())
-        for _ in range(10):
-            f.write(b"FRAME\n" + i420)
-    return path
+# One turn of the head in 2.6 s at 10 frames a second, looped by the camera: facing the
+# camera for 0.8 s, turning about 30 degrees in 0.6 s, holding, coming back. A 2.8 s burst
+# always sees a frame facing the camera followed by the turn.
+TURN = [0.0] * 8 + [0.1, 0.2, 0.3, 0.4, 0.5, 0.6] + [0.6] * 6 + [0.5, 0.4, 0.3, 0.2, 0.1, 0.0]
+
+
+@pytest.fixture(scope="session")
+def turning_videos(photos, tmp_path_factory) -> dict:
+    """Y4M videos of the sample face turning to the person's left, and to their right,
+    synthesised by warping the real photo (tests/camera.py)."""
+    from recognition.pipeline import loader
+
+    frame = camera.webcam_frame(photos / "obama.jpg")
+    landmarks = loader.get_detector().detect(frame)[0].landmarks
+    folder = tmp_path_factory.mktemp("turning")
+    return {
+        name: camera.write_y4m(folder / f"{name}.y4m",
+                               [camera.turned(frame, landmarks, sign * a) for a in TURN])
+        for name, sign in (("turn_left", 1), ("turn_right", -1))
+    }
 
 
 @pytest.fixture(scope="package")
-def browser(fake_video):
+def playwright():
     if not Path(CHROMIUM).exists():
         pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium, or set "
                     "FACEWEB_CHROMIUM)")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[*CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={fake_video}"],
-        )
-        yield browser
-        browser.close()
+        yield playwright
+
+
+def launch(playwright, video: Path):
+    """A Chromium whose camera plays ``video`` (a Y4M file), in a loop."""
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[*CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={video}"],
+    )
+
+
+@pytest.fixture(scope="package")
+def browser(playwright, fake_video):
+    browser = launch(playwright, fake_video)
+    yield browser
+    browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +133,28 @@ def app(live_server, world, enter, transactional_db):
 def page(browser, app, shot, request):
     """A fresh browser tab (its own cookies) at laptop size; its console errors fail the test.
     Its last state is saved as artifacts/browser/last-<test>.png, to see where a test stopped."""
+    yield from _tab(browser, app, shot, request)
+
+
+@pytest.fixture
+def camera_page(playwright, app, shot, request):
+    """``camera_page(video)``: as ``page``, in a Chromium of its own whose camera plays
+    ``video`` (tests/camera.py makes them)."""
+    opened = []
+
+    def open_with(video: Path):
+        browser = launch(playwright, video)
+        tab = _tab(browser, app, shot, request)
+        opened.append((browser, tab))
+        return next(tab)
+
+    yield open_with
+    for browser, tab in opened:
+        next(tab, None)  # the screenshot, the close and the check of console errors
+        browser.close()
+
+
+def _tab(browser, app, shot, request):
     context = browser.new_context(base_url=app, viewport={"width": 1280, "height": 900})
     page = context.new_page()
     errors: list[str] = []

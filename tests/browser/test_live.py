@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from recognition import services
 from recognition.models import Photo
+from recognition.services import liveness
 from tests.browser.pages import PHONE, UNLABELLED_CONTROLS, expect, sign_in
 from tests.factories import make_face, make_person
 
@@ -75,3 +76,48 @@ def test_keep_sightings_stores_one_snapshot_per_new_face_in_the_history(
     [photo] = Photo.objects.filter(source=Photo.Source.LIVE)
     assert photo.source == Photo.Source.LIVE and photo.batch is None
     assert photo.uploaded_by.username == "ada"
+
+
+# --- the active liveness check ("Verify me") -------------------------------------------------
+
+def verify_me(page, challenge: str, monkeypatch):
+    """Click "Verify me" with the server's draw fixed to ``challenge``; returns the result."""
+    monkeypatch.setattr(liveness, "draw_challenge", lambda: challenge)
+    page.goto(reverse("recognition:live"))
+    page.get_by_role("button", name="Verify me").click()
+    expect(page.locator(".live-message.prompt")).to_have_text(
+        f"{liveness.CHALLENGES[challenge]}…")
+    result = page.locator("[data-verify-result]")
+    expect(result).not_to_be_empty(timeout=30_000)
+    return result
+
+
+@pytest.mark.parametrize("challenge", ["turn_left", "turn_right"])
+def test_a_head_that_turns_passes_the_turn_and_is_verified(
+    camera_page, turning_videos, obama_enrolled, monkeypatch, challenge, shot
+):
+    page = camera_page(turning_videos[challenge])
+    sign_in(page, "ada")
+    result = verify_me(page, challenge, monkeypatch)
+    decision = live_stats(page)["verification"]
+    print(f"\n{challenge}: {decision['measures']}")
+    expect(result).to_have_text("Verified: you are Barack Obama, live.")
+    shot(page, f"live-verified-{challenge}")
+
+
+def test_turning_the_wrong_way_fails(camera_page, turning_videos, obama_enrolled, monkeypatch):
+    page = camera_page(turning_videos["turn_left"])
+    sign_in(page, "ada")
+    result = verify_me(page, "turn_right", monkeypatch)
+    expect(result).to_contain_text("Not verified: The head did not turn to the right")
+
+
+@pytest.mark.parametrize("challenge", sorted(liveness.CHALLENGES))
+def test_a_still_photo_never_passes_a_challenge(page, obama_enrolled, monkeypatch, challenge,
+                                               shot):
+    sign_in(page, "ada")
+    result = verify_me(page, challenge, monkeypatch)
+    expect(result).to_have_text(
+        "Not verified: The frames do not move: a still picture is not a live person.")
+    if challenge == "blink":
+        shot(page, "live-still-refused")

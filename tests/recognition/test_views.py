@@ -402,12 +402,23 @@ def test_staff_mark_a_face_as_not_a_face_or_not_this_person(client, staff):
 # --- People ------------------------------------------------------------------------------------
 
 
+def passed_check(user) -> str:
+    """The token of a liveness check ``user`` passed just now (how a burst passes:
+    tests/recognition/api/test_liveness.py)."""
+    from django.core import signing
+
+    from recognition.services import liveness
+
+    return signing.dumps({"u": user.pk, "p": None}, salt=liveness._PASSED_SALT)
+
+
 def test_staff_create_a_person_from_one_photo(client, staff, queued,
                                              django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         response = client_for(client, staff).post(
             reverse("recognition:person_list"),
-            {"name": "Grace", "file": upload(), "source": "webcam"},
+            {"name": "Grace", "file": upload(), "source": "webcam",
+             "liveness_token": passed_check(staff)},
         )
     grace = Person.objects.get(name="Grace")
     assert response.url == reverse("recognition:person_detail", args=[grace.pk])
@@ -416,6 +427,17 @@ def test_staff_create_a_person_from_one_photo(client, staff, queued,
     assert queued == [photo.pk]
     page = client.get(response.url).content.decode()
     assert "Photos being added" in page and "pending" in page
+
+
+@pytest.mark.parametrize("token", ["", "made-up", "someone else's"])
+def test_a_webcam_snapshot_enrols_only_after_the_askers_liveness_check(
+    client, staff, alice, queued, token
+):
+    token = passed_check(alice) if token == "someone else's" else token
+    page = client_for(client, staff).post(reverse("recognition:person_list"), {
+        "name": "Grace", "file": upload(), "source": "webcam", "liveness_token": token})
+    assert page.status_code == 200 and not Person.objects.exists() and queued == []
+    assert "only after the liveness check" in page.content.decode()
 
 
 def test_creating_a_person_needs_a_name_and_a_photo(client, staff):

@@ -264,6 +264,13 @@ class Face(models.Model):
         return "possible" if self.candidate_id else "unknown"
 
     @property
+    def looks_live(self) -> bool | None:
+        """Whether a camera face passed the passive liveness check (None: not scored)."""
+        if self.liveness_score is None:
+            return None
+        return self.liveness_score >= settings.FACEWEB_LIVENESS_THRESHOLD
+
+    @property
     def facing(self) -> str:
         """Which way the head looks, in words (from its yaw; pitch is too coarse to say)."""
         if self.yaw is None:

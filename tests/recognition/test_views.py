@@ -335,6 +335,19 @@ def test_a_heic_photo_is_shown_as_a_jpeg_and_its_name_and_capture_time_on_its_pa
     assert "14 Jul 2024, 18:30 CEST" in history and "taken · IMG_0001.HEIC" in history
 
 
+@pytest.mark.parametrize(("score", "words"), [
+    (0.9, "looks live"), (0.05, "may be a printed photo"), (None, None)])
+def test_a_camera_face_panel_says_whether_it_looks_live(client, staff, settings, score, words):
+    settings.FACEWEB_LIVENESS_THRESHOLD = 0.5
+    face = make_face(photo_of(staff), vector=embedding(1))
+    Face.objects.filter(pk=face.pk).update(liveness_score=score)
+    panel = client_for(client, staff).get(
+        reverse("recognition:face_detail", args=[face.pk]) + "?panel").content.decode()
+    assert ("Live person" in panel) is (words is not None)
+    if words:
+        assert words in panel and f"liveness {round(score * 100)}%" in panel
+
+
 def test_a_face_panel_lists_the_closest_people_with_distances(client, staff):
     ada, bea = make_person("Ada"), make_person("Bea")
     make_face(vector=embedding(1), person=ada, reference=True)

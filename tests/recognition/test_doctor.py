@@ -97,5 +97,6 @@ def test_doctor_exits_0_when_only_warnings_remain(settings, tmp_path, celery_bro
     assert lines["workers"] == "ok      workers    1 answered: celery@host"
     assert lines["settings"].startswith("warning settings   FACEWEB_HTTPS is off")
     assert lines["models"] == ("ok      models     embedder, expression, age_gender, "
-                               "retinaface, mini_xception, fer_resnet, mtcnn_pnet, mtcnn_rnet, "
-                               "mtcnn_onet installed, checksums match; detector setting valid")
+                               "landmarks68, retinaface, mini_xception, fer_resnet, liveness, "
+                               "mtcnn_pnet, mtcnn_rnet, mtcnn_onet installed, checksums match; "
+                               "detector setting valid")

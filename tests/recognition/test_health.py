@@ -170,8 +170,8 @@ def test_the_sweep_warns_when_it_never_ran_or_ran_too_long_ago(settings):
         "warning": f"last ran {limit + 1} s ago (expected within {limit} s)"}
 
 
-MODELS = ["embedder", "expression", "age_gender", "retinaface", "mini_xception", "fer_resnet",
-          "mtcnn_pnet", "mtcnn_rnet", "mtcnn_onet"]
+MODELS = ["embedder", "expression", "age_gender", "landmarks68", "retinaface", "mini_xception",
+          "fer_resnet", "liveness", "mtcnn_pnet", "mtcnn_rnet", "mtcnn_onet"]
 
 
 def install_fake_models(directory: Path) -> None:

@@ -375,6 +375,10 @@ FACEWEB_LIVENESS_CHALLENGE_S = env_int("FACEWEB_LIVENESS_CHALLENGE_S", 30)
 FACEWEB_LIVENESS_TOKEN_S = env_int("FACEWEB_LIVENESS_TOKEN_S", 120)
 # Webcam enrolment on the People pages asks for the active check first.
 FACEWEB_ENROL_WEBCAM_LIVENESS = env_bool("FACEWEB_ENROL_WEBCAM_LIVENESS", True)
+# Up to this many reference faces the gallery is searched exactly (every distance); above, an
+# approximate index (HNSW, usearch) that takes new and removed references in place
+# (README "Scale"; manage.py benchmark_scale measures both).
+FACEWEB_GALLERY_INDEX_ABOVE = env_int("FACEWEB_GALLERY_INDEX_ABOVE", 20000)
 # The Live page asks the server who a face is at most once per this many milliseconds (one
 # request at a time, only for faces it has not named yet); within the "analyse" rate below.
 FACEWEB_LIVE_IDENTIFY_EVERY_MS = env_int("FACEWEB_LIVE_IDENTIFY_EVERY_MS", 700)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
+from django.conf import settings
 from django.db.models import (
     Count,
     Exists,
@@ -35,7 +36,7 @@ from recognition.pipeline.types import EXPRESSIONS
 
 # Per process (each worker process keeps its own): model version -> (fingerprint, Gallery),
 # the fingerprint identifying the database state the gallery was read from.
-_gallery_cache: dict[str, tuple[tuple, matching.Gallery]] = {}
+_gallery_cache: dict[str, tuple[tuple, matching.Gallery | matching.IndexedGallery]] = {}
 
 
 def gallery_fingerprint(*, model_version: str) -> tuple:
@@ -50,25 +51,64 @@ def gallery_fingerprint(*, model_version: str) -> tuple:
     return (row["count"], row["newest"])
 
 
-def gallery_get(*, model_version: str) -> matching.Gallery:
-    """The gallery for ``model_version``, re-read from the database only when it changed."""
+def gallery_get(*, model_version: str) -> matching.Gallery | matching.IndexedGallery:
+    """The gallery for ``model_version``, re-read from the database only when it changed.
+
+    Up to FACEWEB_GALLERY_INDEX_ABOVE references it is an exact ``Gallery``, read whole on a
+    change; above, an ``IndexedGallery`` that takes changes in place: the references saved
+    since the last read are added (or removed, if no longer references), and only when some
+    were deleted as well are the reference ids (not their descriptors) read to find which.
+    """
     fingerprint = gallery_fingerprint(model_version=model_version)
     cached = _gallery_cache.get(model_version)
     if cached is not None and cached[0] == fingerprint:
         return cached[1]
-    rows = list(
-        Face.objects.filter(is_reference=True, model_version=model_version).values_list(
-            "person_id", "embedding"
-        )
-    )
-    blobs = b"".join(bytes(blob) for _, blob in rows)
-    gallery = matching.Gallery(
-        embeddings=np.frombuffer(blobs, dtype=EMBEDDING_DTYPE).reshape(len(rows), EMBEDDING_SIZE),
-        person_ids=[person_id for person_id, _ in rows],
-        version=model_version,
-    )
+    if (cached is not None and isinstance(cached[1], matching.IndexedGallery)
+            and fingerprint[0] > settings.FACEWEB_GALLERY_INDEX_ABOVE):
+        gallery = cached[1]
+        _gallery_update(gallery, since=cached[0][1], count=fingerprint[0])
+    else:
+        gallery = _gallery_read(model_version, count=fingerprint[0])
     _gallery_cache[model_version] = (fingerprint, gallery)
     return gallery
+
+
+def _vectors(blobs) -> np.ndarray:
+    joined = b"".join(bytes(blob) for blob in blobs)
+    return np.frombuffer(joined, dtype=EMBEDDING_DTYPE).reshape(-1, EMBEDDING_SIZE)
+
+
+def _gallery_read(model_version: str, *, count: int):
+    rows = list(
+        Face.objects.filter(is_reference=True, model_version=model_version).values_list(
+            "id", "person_id", "embedding"
+        )
+    )
+    vectors = _vectors(blob for _, _, blob in rows)
+    person_ids = [person_id for _, person_id, _ in rows]
+    if count > settings.FACEWEB_GALLERY_INDEX_ABOVE:
+        return matching.IndexedGallery(keys=[pk for pk, _, _ in rows], embeddings=vectors,
+                                       person_ids=person_ids, version=model_version)
+    return matching.Gallery(embeddings=vectors, person_ids=person_ids, version=model_version)
+
+
+def _gallery_update(gallery: matching.IndexedGallery, *, since, count: int) -> None:
+    changed = list(
+        Face.objects.filter(model_version=gallery.version, updated_at__gt=since).values_list(
+            "id", "person_id", "is_reference", "embedding"
+        )
+    )
+    added = [row for row in changed if row[2] and row[1] is not None]
+    gallery.remove([row[0] for row in changed if row not in added])
+    if added:
+        gallery.add([row[0] for row in added], _vectors(row[3] for row in added),
+                    [row[1] for row in added])
+    if len(gallery) != count:  # some were deleted: which, by their ids alone
+        present = np.fromiter(
+            Face.objects.filter(is_reference=True, model_version=gallery.version)
+            .values_list("id", flat=True), np.int64)
+        keys = gallery.keys()
+        gallery.remove(keys[~np.isin(keys, present)])
 
 
 def gallery_cache_clear() -> None:

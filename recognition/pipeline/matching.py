@@ -8,16 +8,19 @@ Euclidean, and two descriptors show the same person when it is *at most* the thr
 (:func:`is_match`); everything here decides through that one function.
 
 A :class:`Gallery` answers "which people are nearest" through :meth:`Gallery.nearest` alone,
-exactly, by comparing with every reference. An approximate vector index for large galleries
-would replace that method and leave the callers as they are.
+exactly, by comparing with every reference. A large gallery is an :class:`IndexedGallery`
+instead: the same ``nearest`` from an approximate index (``vector_index``), changed in place
+as references come and go.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from recognition.pipeline import vector_index
 from recognition.pipeline.embed import DESCRIPTOR_SIZE
 
 
@@ -152,8 +155,85 @@ class Gallery:
         return to_people
 
 
+class IndexedGallery:
+    """Reference faces in an approximate index, for galleries too large to compare with
+    every reference (``selectors`` decides by size). Keyed by the faces' ids; :meth:`add` and
+    :meth:`remove` change it in place, so a new reference is searched at once."""
+
+    def __init__(self, *, keys, embeddings, person_ids, version: str, threads: int = 1):
+        self.version = version
+        self.index = vector_index.HnswIndex(threads=threads)
+        self._lock = threading.Lock()
+        self._keys = np.zeros(0, np.int64)  # ascending, for looking people up
+        self._persons = np.zeros(0, np.int64)
+        self.add(keys, embeddings, person_ids)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def add(self, keys, embeddings, person_ids) -> None:
+        """Add references (a key already present is replaced)."""
+        keys = np.asarray(keys, np.int64).reshape(-1)
+        persons = np.asarray(person_ids, np.int64).reshape(-1)
+        if len(keys) != len(persons):
+            raise ValueError(f"{len(keys)} keys but {len(persons)} person ids: one per row")
+        self.index.add(keys, embeddings)
+        with self._lock:
+            keep = ~np.isin(self._keys, keys)
+            all_keys = np.concatenate([self._keys[keep], keys])
+            order = np.argsort(all_keys, kind="stable")
+            self._keys = all_keys[order]
+            self._persons = np.concatenate([self._persons[keep], persons])[order]
+
+    def remove(self, keys) -> None:
+        keys = np.asarray(keys, np.int64).reshape(-1)
+        self.index.remove(keys)
+        with self._lock:
+            keep = ~np.isin(self._keys, keys)
+            self._keys, self._persons = self._keys[keep], self._persons[keep]
+
+    def keys(self) -> np.ndarray:
+        return self._keys.copy()
+
+    def _persons_of(self, keys: np.ndarray) -> np.ndarray:
+        """Each key's person id, -1 for a key not (or no longer) here."""
+        with self._lock:
+            at = np.clip(np.searchsorted(self._keys, keys), 0, max(len(self._keys) - 1, 0))
+            if not len(self._keys):
+                return np.full(keys.shape, -1, np.int64)
+            return np.where(self._keys[at] == keys, self._persons[at], -1)
+
+    def nearest(
+        self, embeddings: np.ndarray, *, k: int, skip_identical: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """As :meth:`Gallery.nearest`, from the index: the nearest references, then each
+        person's nearest of them; rows with fewer than ``k`` people found are padded with
+        person -1 at infinity. More references are fetched while a row lacks ``k`` people."""
+        probes = np.asarray(embeddings, np.float32).reshape(-1, DESCRIPTOR_SIZE)
+        ids = np.full((len(probes), max(k, 0)), -1, np.int64)
+        distances = np.full((len(probes), max(k, 0)), np.inf)
+        fetch = max(32, 8 * k)
+        while True:
+            keys, found = self.index.search(probes, fetch)
+            persons = self._persons_of(keys)
+            short = False
+            for row in range(len(probes)):
+                seen: list[int] = []
+                for person, d in zip(persons[row], found[row], strict=True):
+                    if person < 0 or (skip_identical and d <= 1e-6) or person in seen:
+                        continue
+                    ids[row, len(seen)], distances[row, len(seen)] = person, d
+                    seen.append(int(person))
+                    if len(seen) == k:
+                        break
+                short |= len(seen) < k
+            if not short or fetch >= len(self):
+                return ids, distances
+            fetch *= 4
+
+
 def identify(
-    embeddings: np.ndarray, gallery: Gallery, *, threshold: float, margin: float
+    embeddings: np.ndarray, gallery: Gallery | IndexedGallery, *, threshold: float, margin: float
 ) -> list[Match]:
     """Match each of ``embeddings`` (F, 128) float32 against the gallery.
 
@@ -163,12 +243,12 @@ def identify(
     as its ``candidate`` when within POSSIBLE_BAND beyond the threshold. Either way it keeps
     the distance to the nearest person.
     """
-    if len(gallery.people) == 0:
+    if len(gallery) == 0:
         return [Match(None, None) for _ in range(len(embeddings))]
     matches = []
     for ids, distances in zip(*gallery.nearest(embeddings, k=2), strict=True):
         best = float(distances[0])
-        too_close = len(distances) > 1 and distances[1] - best < margin
+        too_close = len(distances) > 1 and bool(distances[1] - best < margin)
         person = int(ids[0]) if is_match(best, threshold) and not too_close else None
         possible = person is None and best <= threshold + POSSIBLE_BAND
         matches.append(Match(person, best, int(ids[0]) if possible else None))
@@ -176,7 +256,8 @@ def identify(
 
 
 def nearest_people(
-    embeddings: np.ndarray, gallery: Gallery, *, k: int, skip_identical: bool = False
+    embeddings: np.ndarray, gallery: Gallery | IndexedGallery, *, k: int,
+    skip_identical: bool = False,
 ) -> list[list[tuple[int, float]]]:
     """For each of ``embeddings`` (F, 128) float32, up to ``k`` nearest people as
     ``(person_id, distance)``, nearest first (a person's distance: their nearest reference).

@@ -1,0 +1,136 @@
+"""Nearest reference faces: exact search for small galleries, an approximate index above a
+size (``approximate_above``), both with the same interface and incremental add and remove.
+
+- :class:`ExactIndex`: every distance, in numpy. Below some ten thousand references one
+  matrix product is as quick as any index and never misses.
+- :class:`HnswIndex`: a hierarchical navigable small-world graph (``usearch``, from PyPI):
+  the search walks a graph of each vector's nearest neighbours, a few hundred distance
+  computations instead of N. Keys are added and removed in place, so a new reference is
+  searchable at once, without rebuilding. Chosen over FAISS's HNSW, which cannot remove
+  vectors, and its IVF indexes, which need training, and retraining as a gallery changes;
+  ``manage.py benchmark_scale`` measures its recall and speed.
+
+Keys are int64 (the faces' ids); distances are Euclidean, as everywhere in the pipeline.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from recognition.pipeline.embed import DESCRIPTOR_SIZE
+
+# HNSW parameters: links per node, and the candidate list while building and searching.
+# benchmark_scale measured recall@1 against exact search and latency for these.
+CONNECTIVITY = 16
+EXPANSION_ADD = 128
+EXPANSION_SEARCH = 256
+
+
+class ExactIndex:
+    """Brute force over a float32 matrix."""
+
+    approximate = False
+
+    def __init__(self) -> None:
+        self._keys = np.zeros(0, np.int64)
+        self._vectors = np.zeros((0, DESCRIPTOR_SIZE), np.float32)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def add(self, keys: np.ndarray, vectors: np.ndarray) -> None:
+        keys = np.asarray(keys, np.int64).reshape(-1)
+        self.remove(keys)  # a key added again replaces its vector
+        self._keys = np.concatenate([self._keys, keys])
+        self._vectors = np.concatenate(
+            [self._vectors, np.asarray(vectors, np.float32).reshape(-1, DESCRIPTOR_SIZE)])
+
+    def remove(self, keys: np.ndarray) -> None:
+        keep = ~np.isin(self._keys, np.asarray(keys, np.int64))
+        if not keep.all():
+            self._keys, self._vectors = self._keys[keep], self._vectors[keep]
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(keys (Q, K) int64, distances (Q, K) float32)``, nearest first, K = min(k, N)."""
+        queries = np.asarray(queries, np.float32).reshape(-1, DESCRIPTOR_SIZE)
+        k = min(k, len(self._keys))
+        if k == 0:
+            return np.zeros((len(queries), 0), np.int64), np.zeros((len(queries), 0), np.float32)
+        squared = ((queries**2).sum(1)[:, None] - 2 * queries @ self._vectors.T
+                   + (self._vectors**2).sum(1)[None, :])
+        nearest = np.argpartition(squared, k - 1, axis=1)[:, :k]
+        part = np.take_along_axis(squared, nearest, axis=1)
+        order = np.argsort(part, axis=1, kind="stable")
+        nearest = np.take_along_axis(nearest, order, axis=1)
+        distances = np.sqrt(np.maximum(np.take_along_axis(part, order, axis=1), 0))
+        return self._keys[nearest], distances.astype(np.float32)
+
+
+class HnswIndex:
+    """usearch's HNSW graph over float32 vectors (thread-safe: one lock for every call)."""
+
+    approximate = True
+
+    def __init__(self, *, threads: int = 1) -> None:
+        from usearch.index import Index
+
+        self._index = Index(ndim=DESCRIPTOR_SIZE, metric="l2sq", dtype="f32",
+                            connectivity=CONNECTIVITY, expansion_add=EXPANSION_ADD,
+                            expansion_search=EXPANSION_SEARCH)
+        self._threads = threads
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def add(self, keys: np.ndarray, vectors: np.ndarray) -> None:
+        keys = np.asarray(keys, np.int64).reshape(-1)
+        vectors = np.asarray(vectors, np.float32).reshape(-1, DESCRIPTOR_SIZE)
+        with self._lock:
+            self._remove(keys)  # a key added again replaces its vector
+            self._index.add(keys, vectors, threads=self._threads)
+
+    def remove(self, keys: np.ndarray) -> None:
+        with self._lock:
+            self._remove(np.asarray(keys, np.int64).reshape(-1))
+
+    def _remove(self, keys: np.ndarray) -> None:
+        if len(self._index) and len(keys):
+            present = keys[np.atleast_1d(self._index.contains(keys))]
+            if len(present):
+                self._index.remove(present)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """As :meth:`ExactIndex.search`; rows with fewer than K found are padded with key -1
+        at infinity."""
+        queries = np.asarray(queries, np.float32).reshape(-1, DESCRIPTOR_SIZE)
+        k = min(k, len(self))
+        keys = np.full((len(queries), k), -1, np.int64)
+        distances = np.full((len(queries), k), np.inf, np.float32)
+        if k == 0:
+            return keys, distances
+        with self._lock:
+            found = self._index.search(queries, k, threads=self._threads)
+        # One query gives one list of matches, several a batch with a count per query.
+        counts = np.atleast_1d(getattr(found, "counts", len(found.keys)))
+        found_keys = np.asarray(found.keys).reshape(len(queries), -1)
+        found_distances = np.asarray(found.distances).reshape(len(queries), -1)
+        for row, count in enumerate(counts):
+            keys[row, :count] = found_keys[row, :count]
+            distances[row, :count] = np.sqrt(np.maximum(found_distances[row, :count], 0))
+        return keys, distances
+
+    @property
+    def memory_bytes(self) -> int:
+        return int(self._index.memory_usage)
+
+
+def build(keys: np.ndarray, vectors: np.ndarray, *, approximate_above: int,
+          threads: int = 1) -> ExactIndex | HnswIndex:
+    """An index of ``vectors`` under ``keys``: exact up to ``approximate_above`` vectors."""
+    index = HnswIndex(threads=threads) if len(keys) > approximate_above else ExactIndex()
+    if len(keys):
+        index.add(keys, vectors)
+    return index

@@ -324,7 +324,9 @@ FACEWEB_WARM_UP = env_bool("FACEWEB_WARM_UP", True)  # 0: models load on the fir
 # The periodic tasks (the sweep, the orphan and retention purges) have a queue of their own,
 # which workers take from in turn with the photos' queue: a backlog of photos never holds
 # back the sweep that recovers lost ones.
-CELERY_TASK_QUEUES = (Queue("celery"), Queue("maintenance"))
+# Bulk imports (manage.py import_photos) have one too: an upload waits for at most one import
+# job, never for the whole import.
+CELERY_TASK_QUEUES = (Queue("celery"), Queue("maintenance"), Queue("import"))
 CELERY_TASK_ROUTES = {"recognition.tasks.requeue_stuck_photos": {"queue": "maintenance"},
                       "recognition.tasks.remove_orphan_files": {"queue": "maintenance"},
                       "recognition.tasks.purge_expired_photos": {"queue": "maintenance"}}

@@ -69,6 +69,7 @@ class Photo(models.Model):
         WEBCAM = "webcam"
         API = "api"
         LIVE = "live"  # a sighting kept by the Live page
+        IMPORT = "import"  # manage.py import_photos
 
     # Photos from a camera: their faces get a liveness score (pipeline.liveness).
     CAMERA_SOURCES = (Source.WEBCAM, Source.LIVE)

@@ -43,6 +43,7 @@ JOB_GRACE_S = 5
 
 GAVE_UP = ("Analysis was started several times and never finished; the worker stopped each "
            "time (perhaps out of memory). Try a smaller photo.")
+IMPORT_QUEUE = "import"  # manage.py import_photos (settings.CELERY_TASK_QUEUES)
 
 
 def photo_create(
@@ -108,7 +109,8 @@ def photo_create(
         files.delete([photo.file])
         raise
     photo.duplicate = False
-    transaction.on_commit(lambda: photo_queue(photo_id=photo.pk))
+    bulk = source == Photo.Source.IMPORT
+    transaction.on_commit(lambda: photo_queue(photo_id=photo.pk, bulk=bulk))
     return photo
 
 
@@ -134,14 +136,19 @@ def batch_create(*, user: AbstractBaseUser) -> Batch:
     return Batch.objects.create(user=user)
 
 
-def photo_queue(*, photo_id: int) -> bool:
+def photo_queue(*, photo_id: int, bulk: bool = False) -> bool:
     """Publish an analysis job for a photo (and ``photo_queued``). Returns False, and logs,
-    when Redis is down: the photo stays pending and the sweep publishes it again."""
+    when Redis is down: the photo stays pending and the sweep publishes it again. ``bulk``
+    (an imported photo): on the ``import`` queue, which workers take from in turn with the
+    others, so that an upload waits for at most one import job, not for the whole import."""
     from recognition.tasks import analyse_photo  # tasks imports the services
 
     at = timezone.now()  # before the publish: the job's claim is always later
     try:
-        analyse_photo.delay(photo_id)
+        if bulk:
+            analyse_photo.apply_async((photo_id,), queue=IMPORT_QUEUE)
+        else:
+            analyse_photo.delay(photo_id)
     except BROKER_ERRORS as exc:
         logger.warning("Could not queue photo %s (%s); the sweep will retry", photo_id, exc)
         return False
@@ -318,8 +325,10 @@ def photos_requeue_stuck(*, now: datetime | None = None) -> int:
     except BROKER_ERRORS:
         return 0  # Redis is down: nothing can be published; the next sweep tries again
     count = 0
+    imported = set(Photo.objects.filter(pk__in=due, source=Photo.Source.IMPORT)
+                   .values_list("pk", flat=True))
     for photo_id in sorted(due):
-        if not photo_queue(photo_id=photo_id):
+        if not photo_queue(photo_id=photo_id, bulk=photo_id in imported):
             break  # Redis is down: the next sweep tries again
         count += 1
     Heartbeat.objects.update_or_create(name="sweep", defaults={"at": timezone.now()})

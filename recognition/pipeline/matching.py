@@ -178,12 +178,14 @@ class IndexedGallery:
         if len(keys) != len(persons):
             raise ValueError(f"{len(keys)} keys but {len(persons)} person ids: one per row")
         self.index.add(keys, embeddings)
+        order = np.argsort(keys, kind="stable")
+        keys, persons = keys[order], persons[order]
         with self._lock:
             keep = ~np.isin(self._keys, keys)
-            all_keys = np.concatenate([self._keys[keep], keys])
-            order = np.argsort(all_keys, kind="stable")
-            self._keys = all_keys[order]
-            self._persons = np.concatenate([self._persons[keep], persons])[order]
+            old_keys, old_persons = self._keys[keep], self._persons[keep]
+            at = np.searchsorted(old_keys, keys)  # kept in order: no sort of them all
+            self._keys = np.insert(old_keys, at, keys)
+            self._persons = np.insert(old_persons, at, persons)
 
     def remove(self, keys) -> None:
         keys = np.asarray(keys, np.int64).reshape(-1)

@@ -2,8 +2,9 @@
 #   make run        set everything up, then run Redis, the web server (gunicorn, DEBUG off), a
 #                   worker and beat, restarting any that stops (Ctrl-C stops them all)
 #   make dev        the same with Django's development server: auto-reload, DEBUG on
-#   make test       set everything up, then run every test (what .ci/run calls)
-#   make test-fast  the same set-up, then every test not marked slow (under 2 minutes)
+#   make test       set everything up, then run every test on SQLite, then again on a
+#                   throwaway PostgreSQL (what .ci/run calls)
+#   make test-fast  the same set-up, then every test not marked slow, on SQLite (under 2 minutes)
 # Set-up installs missing system packages when run as root, and otherwise stops with the one
 # command that installs them. Each step reruns only when its inputs changed and keeps its
 # output in var/log/setup.log, so both commands are quick and quiet the second time.
@@ -24,7 +25,10 @@ run dev: system-run setup
 	@$(PY) scripts/run.py $(if $(filter dev,$@),--dev)
 
 test: system-test setup
+	@echo "tests on SQLite"
 	@$(PY) -m pytest
+	@echo "tests on PostgreSQL"
+	@scripts/with-postgres.sh $(PY) -m pytest
 
 test-fast: system-test setup
 	@$(PY) -m pytest -m "not slow"

@@ -50,6 +50,11 @@ if [[ $purpose == test || -z "${REDIS_URL:-}" ]]; then
     command -v redis-server >/dev/null || missing+=(redis-server)
 fi
 
+# The tests run a second time on a throwaway PostgreSQL (scripts/with-postgres.sh).
+if [[ $purpose == test ]] && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+    missing+=(postgresql)
+fi
+
 snap=""
 if [[ $purpose == test ]] && ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null \
         && [[ -z "${FACEWEB_CHROMIUM:-}" ]]; then

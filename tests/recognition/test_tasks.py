@@ -122,4 +122,4 @@ def test_the_periodic_tasks_have_a_queue_of_their_own_that_workers_take_from():
     for task in (tasks.requeue_stuck_photos, tasks.remove_orphan_files, tasks.purge_expired_photos):
         assert app.amqp.router.route({}, task.name)["queue"].name == "maintenance"
     assert app.amqp.router.route({}, tasks.analyse_photo.name)["queue"].name == "celery"
-    assert {q.name for q in app.conf.task_queues} == {"celery", "maintenance"}
+    assert {q.name for q in app.conf.task_queues} == {"celery", "maintenance", "import"}

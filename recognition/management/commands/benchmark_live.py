@@ -1,6 +1,7 @@
 """``python manage.py benchmark_live [--photo FILE] [--enrol FILE] [--requests N] [--json OUT]``."""
 
 import json
+import os
 import statistics
 import time
 from pathlib import Path
@@ -36,6 +37,9 @@ class Command(BaseCommand):
         from django.test.utils import setup_test_environment, teardown_test_environment
 
         setup_test_environment()
+        if connection.vendor != "sqlite":  # SQLite's is in memory; others get one of their own
+            connection.settings_dict.setdefault("TEST", {})["NAME"] = (
+                f"{connection.settings_dict['NAME']}_benchmark_live_{os.getpid()}")
         name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
         try:
             figures = self._measure(options)

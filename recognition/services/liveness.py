@@ -13,9 +13,9 @@ largest face, that face's yaw (``quality.pose``), how open its eyes are
 - the frames differ (a still picture played as a video, or the same frame sent many times,
   fails: the mean grey-level change between consecutive aligned faces must reach MIN_CHANGE
   somewhere in the burst);
-- the asked movement shows: *turn left/right*, after a frame facing the camera
-  (|yaw| <= START_YAW) the head turns at least TURN_YAW degrees the asked way (the person's
-  left is the picture's right: positive yaw); *blink*, the eyes close to at most BLINK_RATIO of their
+- the asked movement shows: *turn left/right*, the burst has a frame facing the camera
+  (|yaw| <= START_YAW) and one with the head turned at least TURN_YAW degrees further the
+  asked way (the person's left is the picture's right: positive yaw); *blink*, the eyes close to at most BLINK_RATIO of their
   openness before and after; *smile*, from a face that does not look happy (at most
   SMILE_FROM) to one that does (at least SMILE_TO).
 
@@ -175,9 +175,9 @@ def _refusal(name: str, faces: list[FaceResult], m: dict[str, list[float]]) -> s
         facing = np.abs(yaw) <= START_YAW
         if not facing.any():
             return "Face the camera, then turn."
-        # The furthest turn the asked way after a frame that faced the camera.
-        turn = max((yaw[j] - yaw[i] for i in np.flatnonzero(facing)
-                    for j in range(i + 1, len(yaw))), default=0.0)
+        # The furthest the head is turned the asked way from a frame that faced the camera,
+        # before or after it (a burst may begin mid-turn and see the head come back).
+        turn = float(yaw.max() - yaw[facing].min())
         if turn < TURN_YAW:
             side = "left" if name == "turn_left" else "right"
             return f"The head did not turn to the {side} far enough (turn about 30 degrees)."

@@ -68,7 +68,7 @@ def fake_video(photos, tmp_path_factory) -> Path:
 
 # One turn of the head in 2.6 s at 10 frames a second, looped by the camera: facing the
 # camera for 0.8 s, turning about 30 degrees in 0.6 s, holding, coming back. A 2.8 s burst
-# always sees a frame facing the camera followed by the turn.
+# always sees both a frame facing the camera and the head turned.
 TURN = [0.0] * 8 + [0.1, 0.2, 0.3, 0.4, 0.5, 0.6] + [0.6] * 6 + [0.5, 0.4, 0.3, 0.2, 0.1, 0.0]
 
 

@@ -174,10 +174,7 @@ async function identify(track) {
   form.append('image', jpegOf(frame, around(track.box)), 'face.jpg');
   const started = performance.now();
   try {
-    const response = await fetch(root.dataset.identifyUrl, {
-      method: 'POST', body: form, credentials: 'same-origin',
-      headers: { 'X-CSRFToken': csrfToken(), Accept: 'application/json' },
-    });
+    const response = await post(root.dataset.identifyUrl, form);
     stats.requests.push(performance.now() - started);
     if (response.status === 429 || response.status === 503) {
       busyUntil = performance.now() + 1000 * (Number(response.headers.get('Retry-After')) || 5);

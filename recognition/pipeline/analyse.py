@@ -38,13 +38,14 @@ DECODE_SIDE = 2 * max(detector.max_side for detector in detectors.DETECTORS.valu
 
 def analyse_file(
     source, *, max_pixels: int = image_io.DEFAULT_MAX_PIXELS, detector: str | None = None,
-    attributes: bool = True, liveness: bool = False,
+    attributes: bool = True, liveness: bool = False, eyes: bool = False,
 ) -> ImageAnalysis:
     """``analyse_image`` on an image file (see ``image.load_image`` for ``source``), decoded at
     reduced size where that loses nothing (``DECODE_SIDE``); boxes, landmarks, width and height
     are in pixels of the full upright image. Raises image.ImageError for a bad file."""
     array, (width, height) = image_io.load_reduced(source, side=DECODE_SIDE, max_pixels=max_pixels)
-    analysis = analyse_image(array, detector=detector, attributes=attributes, liveness=liveness)
+    analysis = analyse_image(array, detector=detector, attributes=attributes, liveness=liveness,
+                             eyes=eyes)
     sx, sy = width / analysis.width, height / analysis.height
     if (sx, sy) == (1.0, 1.0):
         return analysis
@@ -66,13 +67,15 @@ def analyse_image(
     detector: str | None = None,
     attributes: bool = True,
     liveness: bool = False,
+    eyes: bool = False,
 ) -> ImageAnalysis:
     """Find and describe every face in an ``(H, W, 3)`` uint8 RGB image (see ``load_image``).
 
     ``min_face_size``: smallest face side in pixels; ``score_threshold``: detector confidence
     to keep a face (None: the detector's default); ``detector``: a registered detector's name
     (None: the configured one); ``attributes``: estimate age and gender (else they are None and
-    the network never runs); ``liveness``: score each face's liveness and how open its eyes are (else None). Faces come
+    the network never runs); ``liveness``: score each face's liveness; ``eyes``: measure how open its eyes are (the
+    68-landmark net; the active liveness check); else None. Faces come
     highest score first.
     ``timings_ms`` has detect, align, embed, expression (and attributes) in milliseconds.
     """
@@ -107,13 +110,14 @@ def analyse_image(
         timings["attributes"] = _ms_since(start)
 
     live = np.full(len(found), np.nan, np.float32)
-    eyes = np.full(len(found), np.nan, np.float32)
     if liveness:
         start = time.perf_counter()
         if found:
             live = live_model.scores(np.stack([live_model.crop(image, d) for d in found]))
-            eyes = landmarks.eye_openness(landmarks.predict(loader.get_net("landmarks68"), crops))
         timings["liveness"] = _ms_since(start)
+    openness = np.full(len(found), np.nan, np.float32)
+    if eyes and found:
+        openness = landmarks.eye_openness(landmarks.predict(loader.get_net("landmarks68"), crops))
 
     # The crop people see: the chip, with the photo's edge repeated where the chip reaches
     # past it (the network's chip is black there, as dlib's).
@@ -132,10 +136,10 @@ def analyse_image(
             age=float(estimate[0]) if attributes else None,
             male=float(estimate[1]) if attributes else None,
             liveness=float(score) if liveness else None,
-            eye_openness=float(eye) if liveness else None,
+            eye_openness=float(eye) if eyes else None,
         )
         for d, descriptor, row, chip, estimate, score, eye in zip(
-            found, descriptors, scores, shown, estimates, live, eyes, strict=True
+            found, descriptors, scores, shown, estimates, live, openness, strict=True
         )
     ]
     return ImageAnalysis(

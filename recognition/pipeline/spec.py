@@ -60,13 +60,13 @@ class Pipeline:
         self.spec = spec
 
     def analyse_file(
-        self, source, *, attributes: bool = True, liveness: bool = False
+        self, source, *, attributes: bool = True, liveness: bool = False, eyes: bool = False
     ) -> ImageAnalysis:
         """Every face in an image file, found by the spec's detector (analyse.analyse_file)."""
         from recognition.pipeline import analyse
 
         return analyse.analyse_file(source, detector=self.spec.detector, attributes=attributes,
-                                    liveness=liveness)
+                                    liveness=liveness, eyes=eyes)
 
 
 @functools.cache

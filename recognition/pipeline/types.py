@@ -47,7 +47,8 @@ class FaceResult:
     # The probability that the face is a live person's, not a print (liveness); None when
     # not asked for.
     liveness: float | None = None
-    # How open the eyes are (landmarks.eye_openness, from the 68 landmarks); None as liveness.
+    # How open the eyes are (landmarks.eye_openness, from the 68 landmarks); None when not
+    # asked for (only the active liveness check needs it).
     eye_openness: float | None = None
 
 

@@ -116,7 +116,7 @@ def challenge_decide(*, user: AbstractBaseUser, token: str, frames: list[File]) 
     name = _challenge_open(user=user, token=token)
     faces: list[FaceResult | None] = []
     for frame in frames:
-        analysis = image_analyse_now(file=frame, liveness=True)
+        analysis = image_analyse_now(file=frame, liveness=True, eyes=True)
         faces.append(max(analysis.faces, key=_area, default=None))
     decision = Decision(passed=False, challenge=name, reason="", frames=len(frames))
     missing = [i + 1 for i, f in enumerate(faces) if f is None]

@@ -123,10 +123,12 @@ class Verification:
 
 
 def image_analyse_now(
-    *, file: File, pipeline: spec.Pipeline | None = None, liveness: bool = False
+    *, file: File, pipeline: spec.Pipeline | None = None, liveness: bool = False,
+    eyes: bool = False,
 ):
     """Run ``pipeline`` (default: ``spec.current()``) on an image in this process, now,
-    storing nothing; returns its ``ImageAnalysis`` (with liveness scores if ``liveness``). For callers that cannot poll (the
+    storing nothing; returns its ``ImageAnalysis`` (with liveness scores if ``liveness``, eye
+    openness if ``eyes``). For callers that cannot poll (the
     synchronous API).
 
     The models load on the first call, once per process (seconds). Time and memory are
@@ -146,7 +148,7 @@ def image_analyse_now(
     def analyse_now():
         started.set()
         return (pipeline or spec.current()).analyse_file(
-            file, attributes=settings.FACEWEB_AGE_GENDER, liveness=liveness)
+            file, attributes=settings.FACEWEB_AGE_GENDER, liveness=liveness, eyes=eyes)
 
     job = _analysis_thread.submit(analyse_now)
     if not started.wait(timeout=settings.FACEWEB_SYNC_WAIT_S) and job.cancel():

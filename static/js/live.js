@@ -277,7 +277,10 @@ async function run(faceapi) {
   let frames = 0;
   let since = performance.now();
   for (;;) {
-    if (video.readyState >= 2 && !video.paused && !checking) {
+    if (checking) {  // the check's pause is not slow frames
+      frames = 0;
+      since = performance.now();
+    } else if (video.readyState >= 2 && !video.paused) {
       canvas.width = video.videoWidth;
       canvas.height = video.videoHeight;
       const found = stats.firstBoxAt === null

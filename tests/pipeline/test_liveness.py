@@ -113,6 +113,10 @@ def test_the_product_scores_camera_faces_only_when_asked(nuaa):
 
     assert plain.faces[0].liveness is None and "liveness" not in plain.timings_ms
     assert 0 <= scored.faces[0].liveness <= 1 and "liveness" in scored.timings_ms
+    # How open the eyes are only when asked (the active check): the landmark net is not free.
+    assert scored.faces[0].eye_openness is None
+    eyes = analyse.analyse_image(image, attributes=False, eyes=True).faces[0].eye_openness
+    assert 0.15 < eyes < 0.45  # open eyes
 
 
 def _small_nuaa(nuaa: Path, out: Path, step: int) -> Path:

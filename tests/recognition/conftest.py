@@ -58,7 +58,7 @@ class FakePipeline:
                              timings_ms={"detect": 1.0})
 
     def analyse_file(
-        self, source, *, attributes: bool = True, liveness: bool = False
+        self, source, *, attributes: bool = True, liveness: bool = False, eyes: bool = False
     ) -> ImageAnalysis:
         analysis = self.analyse_image(load_image(source))
         faces = [

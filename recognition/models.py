@@ -300,6 +300,7 @@ class AuditEvent(models.Model):
         MERGE = "merge", "Merged two people"
         DELETE_PERSON = "delete_person", "Deleted a person"
         DELETE_PHOTO = "delete_photo", "Deleted a photo"
+        SEARCH_FACE = "search_face", "Searched every photo for a face"
 
     at = models.DateTimeField(auto_now_add=True)
     actor = models.ForeignKey(

@@ -31,12 +31,14 @@ from recognition.models import (
     Person,
     Photo,
 )
-from recognition.pipeline import matching
+from recognition.pipeline import matching, vector_index
 from recognition.pipeline.types import EXPRESSIONS
 
 # Per process (each worker process keeps its own): model version -> (fingerprint, Gallery),
 # the fingerprint identifying the database state the gallery was read from.
 _gallery_cache: dict[str, tuple[tuple, matching.Gallery | matching.IndexedGallery]] = {}
+# The same for every face of a model version, for finding a face everywhere.
+_face_index_cache: dict[str, tuple[tuple, vector_index.ExactIndex | vector_index.HnswIndex]] = {}
 
 
 def gallery_fingerprint(*, model_version: str) -> tuple:
@@ -93,27 +95,74 @@ def _gallery_read(model_version: str, *, count: int):
 
 
 def _gallery_update(gallery: matching.IndexedGallery, *, since, count: int) -> None:
+    references = Face.objects.filter(is_reference=True, model_version=gallery.version)
+
+    def add(rows) -> None:
+        rows = list(rows)
+        if rows:
+            gallery.add([row[0] for row in rows], _vectors(row[2] for row in rows),
+                        [row[1] for row in rows])
+
     changed = list(
         Face.objects.filter(model_version=gallery.version, updated_at__gt=since).values_list(
-            "id", "person_id", "is_reference", "embedding"
+            "id", "person_id", "embedding", "is_reference"
         )
     )
-    added = [row for row in changed if row[2] and row[1] is not None]
-    gallery.remove([row[0] for row in changed if row not in added])
-    if added:
-        gallery.add([row[0] for row in added], _vectors(row[3] for row in added),
-                    [row[1] for row in added])
-    if len(gallery) != count:  # some were deleted: which, by their ids alone
-        present = np.fromiter(
-            Face.objects.filter(is_reference=True, model_version=gallery.version)
-            .values_list("id", flat=True), np.int64)
-        keys = gallery.keys()
-        gallery.remove(keys[~np.isin(keys, present)])
+    gallery.remove([row[0] for row in changed if not row[3] or row[1] is None])
+    add(row for row in changed if row[3] and row[1] is not None)
+    _reconcile(gallery, references, count=count, read=lambda ids: add(
+        references.filter(id__in=ids).values_list("id", "person_id", "embedding")))
+
+
+def _reconcile(index, faces: QuerySet[Face], *, count: int, read) -> None:
+    """When ``index`` does not hold ``count`` faces after taking the changed ones in, some
+    were deleted, or committed late with an older ``updated_at``: compare ids (not
+    descriptors) with ``faces``, remove the gone and ``read(ids)`` the missing."""
+    if len(index) == count:
+        return
+    present = np.fromiter(faces.values_list("id", flat=True), np.int64)
+    keys = index.keys()
+    index.remove(keys[~np.isin(keys, present)])
+    missing = present[~np.isin(present, keys)]
+    if len(missing):
+        read(missing.tolist())
+
+
+def face_index_get(*, model_version: str) -> vector_index.ExactIndex | vector_index.HnswIndex:
+    """Every face of ``model_version`` (not only references) in an index keyed by face id,
+    for finding a face everywhere; kept per process and updated in place like the gallery:
+    exact up to FACEWEB_GALLERY_INDEX_ABOVE faces, approximate above."""
+    faces = Face.objects.filter(model_version=model_version)
+    row = faces.aggregate(count=Count("id"), newest=Max("updated_at"))
+    fingerprint = (row["count"], row["newest"])
+    cached = _face_index_cache.get(model_version)
+    if cached is not None and cached[0] == fingerprint:
+        return cached[1]
+    above = settings.FACEWEB_GALLERY_INDEX_ABOVE
+
+    def add(rows, index) -> None:
+        rows = list(rows)
+        if rows:
+            index.add([pk for pk, _ in rows], _vectors(blob for _, blob in rows))
+
+    if cached is None or cached[0][1] is None or (
+            not cached[1].approximate and fingerprint[0] > above):
+        index = (vector_index.HnswIndex() if fingerprint[0] > above
+                 else vector_index.ExactIndex())
+        add(faces.values_list("id", "embedding"), index)
+    else:
+        index = cached[1]
+        add(faces.filter(updated_at__gt=cached[0][1]).values_list("id", "embedding"), index)
+        _reconcile(index, faces, count=fingerprint[0], read=lambda ids: add(
+            faces.filter(id__in=ids).values_list("id", "embedding"), index))
+    _face_index_cache[model_version] = (fingerprint, index)
+    return index
 
 
 def gallery_cache_clear() -> None:
-    """Forget cached galleries (tests)."""
+    """Forget cached galleries and face indexes (tests)."""
     _gallery_cache.clear()
+    _face_index_cache.clear()
 
 
 # --- Photos, people and statistics for the pages and the API -----------------------------------
@@ -222,6 +271,49 @@ def person_timeline(*, user, person_id: int) -> QuerySet[Face]:
         .annotate(when=Coalesce("photo__taken_at", "photo__created_at"))
         .order_by("-when", "-photo_id", "id")
     )
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """A photo where a face like another is: its face nearest to that one, how near, and the
+    confidence word for that distance (``matching.confidence``)."""
+
+    face: Face
+    distance: float
+    confidence: str
+
+
+# Finding a face everywhere fetches this many nearest faces first (more while all are near),
+# and stops at EVERYWHERE_MOST photos, nearest first.
+EVERYWHERE_FETCH = 64
+EVERYWHERE_MOST = 1000
+
+
+def face_everywhere(*, face: Face, threshold: float) -> list[Sighting]:
+    """Every photo with a face like ``face`` ("possibly" the same person or nearer), nearest
+    first, one per photo (its nearest face), the face's own photo left out; at most
+    EVERYWHERE_MOST. Searches every face of its model version, not only references."""
+    index = face_index_get(model_version=face.model_version)
+    radius = threshold + matching.POSSIBLE_BAND
+    probe = face.embedding_array()[None]
+    fetch = EVERYWHERE_FETCH
+    while True:  # more faces until one beyond the radius, or enough photos for sure
+        keys, distances = (row[0] for row in index.search(probe, fetch))
+        near = distances <= radius
+        if not near.all() or fetch >= len(index) or fetch >= 8 * EVERYWHERE_MOST:
+            break
+        fetch *= 4
+    distance_of = dict(zip(keys[near].tolist(), distances[near].tolist(), strict=True))
+    faces = (Face.objects.filter(pk__in=distance_of).exclude(photo_id=face.photo_id)
+             .select_related("photo", "person").defer("embedding"))
+    nearest: dict[int, Face] = {}
+    for other in sorted(faces, key=lambda f: distance_of[f.pk]):
+        nearest.setdefault(other.photo_id, other)
+    return [
+        Sighting(other, distance_of[other.pk],
+                 matching.confidence(distance_of[other.pk], threshold))
+        for other in list(nearest.values())[:EVERYWHERE_MOST]
+    ]
 
 
 def person_list() -> QuerySet[Person]:

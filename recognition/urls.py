@@ -22,6 +22,7 @@ urlpatterns = [
     path("faces/restore/", faces.face_restore, name="face_restore"),
     path("faces/<int:pk>/", faces.face_detail, name="face_detail"),
     path("faces/<int:pk>/crop/", photos.face_crop, name="face_crop"),
+    path("faces/<int:pk>/everywhere/", faces.face_everywhere, name="face_everywhere"),
     path("faces/<int:pk>/assign/", faces.face_assign, name="face_assign"),
     path("faces/<int:pk>/not-a-face/", faces.face_not_a_face, name="face_not_a_face"),
     path("faces/<int:pk>/not-this-person/", faces.face_not_this_person,

@@ -20,6 +20,8 @@ from recognition.api.common import (
     PersonRefSerializer,
     TextField,
     id_field,
+    paginate,
+    paginated,
 )
 from recognition.api.files import FileApi
 from recognition.models import Face
@@ -144,6 +146,32 @@ class FaceDetailApi(APIView):
             for person, distance in selectors.face_nearest_people(face=face, limit=3)
         ] if request.user.is_staff else []
         return Response(self.OutputSerializer(face, context={"request": request}).data)
+
+
+class SightingSerializer(serializers.Serializer):
+    face = FaceSerializer(help_text="The photo's face nearest to the one searched for.")
+    distance = serializers.FloatField(help_text="Descriptor distance to the face searched for.")
+    confidence = serializers.CharField(
+        help_text="That distance in words: very likely, likely or possibly the same person.")
+
+    class Meta:
+        ref_name = "Sighting"
+
+
+class FaceEverywhereApi(APIView):
+    permission_classes = (IsAdminUser,)
+
+    @extend_schema(operation_id="face_everywhere",
+                   responses=paginated(SightingSerializer, "SightingPage"))
+    def get(self, request, face_id: int) -> Response:
+        """Staff: every other photo with a face like this one, nearest first, one per photo
+        (its nearest face), down to "possibly" the same person; every face is searched, not
+        only references. At most 1,000 photos, paginated."""
+        face = get_object_or_404(Face, pk=face_id)
+        sightings = selectors.face_everywhere(face=face, threshold=services.match_threshold())
+        if request.query_params.get("page") in (None, "1"):  # once per search
+            services.face_searched(user=request.user, face=face, found=len(sightings))
+        return paginate(request, self, sightings, SightingSerializer)
 
 
 class FaceAssignApi(APIView):

@@ -45,6 +45,8 @@ urlpatterns = [
          name="person-reference"),
     path("faces/<id:face_id>/", faces.FaceDetailApi.as_view(), name="face-detail"),
     path("faces/<id:face_id>/crop/", faces.FaceCropApi.as_view(), name="face-crop"),
+    path("faces/<id:face_id>/everywhere/", faces.FaceEverywhereApi.as_view(),
+         name="face-everywhere"),
     path("faces/<id:face_id>/assign/", faces.FaceAssignApi.as_view(), name="face-assign"),
     path("faces/<id:face_id>/not-a-face/", faces.FaceNotAFaceApi.as_view(), name="face-not-a-face"),
     path("faces/<id:face_id>/not-this-person/", faces.FaceNotThisPersonApi.as_view(),

@@ -19,6 +19,12 @@ def audit(
     )
 
 
+def face_searched(*, user: AbstractBaseUser, face: Face, found: int) -> None:
+    """Audit a search of every photo for a face (it shows other users' photos)."""
+    audit(actor=user, action=AuditEvent.Action.SEARCH_FACE, target=f"face {face.pk}",
+          detail=f"in photo {face.photo_id}; {found} photo{'s' if found != 1 else ''} found")
+
+
 def file_viewed(*, user: AbstractBaseUser, photo: Photo, face: Face | None = None) -> None:
     """Audit staff opening a photo, or a face, that someone else uploaded."""
     if photo.uploaded_by_id != user.pk:

@@ -7,6 +7,7 @@ import time
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -46,6 +47,23 @@ def face_detail(request, pk: int):
         ) if request.user.is_staff else None,
         # Where the actions lead back to: the page that shows the panel, else the photo.
         "next": request.GET.get("next") or reverse("recognition:photo_detail", args=[face.photo_id]),
+    })
+
+
+@staff_required
+def face_everywhere(request, pk: int):
+    """Staff: every photo with a face like this one, across all faces, nearest first."""
+    face = get_object_or_404(Face.objects.select_related("photo", "person"), pk=pk)
+    threshold = services.match_threshold()
+    started = time.perf_counter()
+    sightings = selectors.face_everywhere(face=face, threshold=threshold)
+    took_ms = (time.perf_counter() - started) * 1000
+    if request.GET.get("page") in (None, "1"):  # once per search, not per page
+        services.face_searched(user=request.user, face=face, found=len(sightings))
+    page = Paginator(sightings, 48).get_page(request.GET.get("page"))
+    return render(request, "recognition/face_everywhere.html", {
+        "face": face, "page": page, "took_ms": took_ms,
+        "limit": selectors.EVERYWHERE_MOST, "threshold": threshold,
     })
 
 

@@ -361,6 +361,24 @@ def test_a_face_panel_lists_the_closest_people_with_distances(client, staff):
     assert "Assign this face" in panel and "<html" not in panel
 
 
+def test_staff_find_a_face_everywhere_from_its_panel(client, staff, alice):
+    probe = embedding(1)
+    face = make_face(photo_of(alice), vector=probe)
+    seen = make_face(photo_of(staff), vector=near(probe, 0.3), person=make_person("Ada"))
+    make_face(photo_of(staff), vector=embedding(2))  # someone else
+    panel = client_for(client, staff).get(
+        reverse("recognition:face_detail", args=[face.pk]) + "?panel").content.decode()
+    url = reverse("recognition:face_everywhere", args=[face.pk])
+    assert f'href="{url}"' in panel
+    page = client_for(client, staff).get(url).content.decode()
+    assert "1 other photo with a face like" in page
+    assert reverse("recognition:face_crop", args=[seen.pk]) in page
+    assert "Very likely" in page and "0.30" in page and "Ada" in page
+    assert client_for(client, alice).get(url).status_code == 403
+    assert url not in client_for(client, alice).get(
+        reverse("recognition:face_detail", args=[face.pk]) + "?panel").content.decode()
+
+
 def test_a_user_sees_a_face_panel_without_the_corrections(client, alice):
     face = photo_of(alice, None).faces.get()
     page = client_for(client, alice).get(reverse("recognition:face_detail", args=[face.pk]))

@@ -99,3 +99,23 @@ def test_staff_read_the_unknown_faces_as_the_page_shows_them_and_hide_a_group(ap
     assert hidden.json() == {"hidden": 2}
     services.unknown_faces_regroup(force=True)
     assert api(staff).get("/api/v1/unknown/").json()["groups"] == []
+
+
+def test_staff_find_a_face_everywhere_in_every_users_photos_paginated(api, user, staff):
+    from recognition.models import AuditEvent
+
+    probe = embedding(1)
+    asked = make_face(make_photo(uploaded_by=user), vector=probe)
+    sightings = [make_face(make_photo(uploaded_by=staff if i % 2 else user),
+                           vector=near(probe, 0.05 + 0.01 * i, seed=i)) for i in range(25)]
+    make_face(vector=embedding(2))  # someone else
+    assert api(user).get(f"/api/v1/faces/{asked.pk}/everywhere/").status_code == 403
+    first = api(staff).get(f"/api/v1/faces/{asked.pk}/everywhere/").json()
+    assert first["count"] == 25 and len(first["results"]) == 20
+    assert [r["face"]["id"] for r in first["results"]] == [f.pk for f in sightings[:20]]
+    assert first["results"][0]["confidence"] == "very likely"
+    assert first["results"][0]["distance"] == pytest.approx(0.05, abs=1e-4)
+    second = api(staff).get(first["next"]).json()
+    assert [r["face"]["id"] for r in second["results"]] == [f.pk for f in sightings[20:]]
+    event = AuditEvent.objects.get(action=AuditEvent.Action.SEARCH_FACE)  # once, not per page
+    assert event.target == f"face {asked.pk}" and "25 photos found" in event.detail

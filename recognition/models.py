@@ -8,8 +8,8 @@ gallery to make more.
 import numpy as np
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
-from django.db.models.functions import Lower
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce, Lower
 
 from recognition.pipeline.types import EXPRESSIONS
 
@@ -135,6 +135,13 @@ class Photo(models.Model):
         indexes = (
             # Photo lists, newest first.
             models.Index(fields=["-created_at"], name="photo_created_idx"),
+            # History and the photo list: newest first by when it was taken, else uploaded
+            # (selectors.WHEN), for staff (every photo) and for a user (their own), so that a
+            # page reads its rows in order instead of sorting every photo.
+            models.Index(Coalesce("taken_at", "created_at").desc(), F("id").desc(),
+                         name="photo_when_idx"),
+            models.Index(F("uploaded_by"), Coalesce("taken_at", "created_at").desc(),
+                         F("id").desc(), name="photo_user_when_idx"),
             # An upload answered with the same photo its uploader already sent.
             models.Index(fields=["uploaded_by", "content_hash"], name="photo_hash_idx"),
             # The sweep's scan for photos stuck pending or processing; finished photos, the
@@ -244,11 +251,20 @@ class Face(models.Model):
                 fields=["model_version", "updated_at"], condition=Q(is_reference=True),
                 name="face_gallery_idx",
             ),
-            # The unknown-faces page (grouped faces) and the grouping task's check for faces
-            # not grouped yet.
+            # The unknown-faces page (grouped faces, and faces in no group newest first) and
+            # the grouping task's check for faces not grouped yet.
             models.Index(
-                fields=["cluster"], condition=Q(decision="unknown"), name="face_unknown_idx",
+                fields=["cluster", "-id"], condition=Q(decision="unknown"),
+                name="face_unknown_idx",
             ),
+            # The unknown-faces page: faces possibly someone, newest first.
+            models.Index(
+                fields=["-id"], condition=Q(decision="unknown", candidate__isnull=False),
+                name="face_possible_idx",
+            ),
+            # Every face of a model version, and its count/newest-change fingerprint: the
+            # index for finding a face everywhere (selectors.face_index_get).
+            models.Index(fields=["model_version", "updated_at"], name="face_version_idx"),
         )
 
     def __str__(self) -> str:

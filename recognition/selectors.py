@@ -17,6 +17,7 @@ from django.db.models import (
     Prefetch,
     Q,
     QuerySet,
+    Subquery,
     Value,
 )
 from django.db.models.functions import Coalesce, Floor, Least, TruncDate
@@ -204,11 +205,12 @@ def photo_list(
         "age__gte": age_from, "age__lt": None if age_to is None else age_to + 1,
     }
     face_filters = {key: value for key, value in face_filters.items() if value is not None}
+    # Photos with such a face: the faces found by their own indexes, then their photos.
     if face_filters:
-        photos = photos.filter(Exists(Face.objects.filter(photo=OuterRef("pk"), **face_filters)))
+        photos = photos.filter(pk__in=Face.objects.filter(**face_filters).values("photo_id"))
     if unknown_only:
-        unknown = Face.objects.filter(photo=OuterRef("pk"), decision=Face.Decision.UNKNOWN)
-        photos = photos.filter(Exists(unknown))
+        unknown = Face.objects.filter(decision=Face.Decision.UNKNOWN).values("photo_id")
+        photos = photos.filter(pk__in=unknown)
     if date_from is not None:
         photos = photos.filter(when__date__gte=date_from)
     if date_to is not None:
@@ -265,7 +267,7 @@ def person_timeline(*, user, person_id: int) -> QuerySet[Face]:
     """Every face of a person in the photos ``user`` may see, newest photo first by ``when``
     (the photo taken, else uploaded)."""
     return (
-        Face.objects.filter(person_id=person_id, photo__in=photos_visible_to(user=user))
+        faces_visible_to(user=user).filter(person_id=person_id)
         .select_related("photo", "photo__uploaded_by")
         .defer("embedding")
         .annotate(when=Coalesce("photo__taken_at", "photo__created_at"))
@@ -323,10 +325,18 @@ def person_list() -> QuerySet[Person]:
     references = Face.objects.filter(is_reference=True).defer("embedding").order_by(
         F("quality").desc(nulls_last=True), "-id")
     unfinished = (Photo.Status.PENDING, Photo.Status.PROCESSING)
+    faces = Face.objects.filter(person=OuterRef("pk"))
+    # Counted per person in subqueries, so a page of people counts only its own faces.
     return Person.objects.annotate(
-        n_faces=Count("faces"), n_references=Count("faces", filter=Q(faces__is_reference=True)),
+        n_faces=_count(faces), n_references=_count(faces.filter(is_reference=True)),
         enrolling=Exists(Photo.objects.filter(person=OuterRef("pk"), status__in=unfinished)),
-    ).prefetch_related(Prefetch("faces", references, to_attr="references"))
+    ).prefetch_related(Prefetch("faces", references, to_attr="references")).order_by("name", "id")
+
+
+def _count(rows: QuerySet) -> Coalesce:
+    """The number of ``rows`` (filtered on an OuterRef), as a subquery for annotate."""
+    counted = rows.order_by().values(one=Value(1)).annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted), 0)
 
 
 def face_nearest_people(*, face: Face, limit: int = 5) -> list[tuple[Person, float]]:
@@ -369,17 +379,20 @@ def unknown_faces(
     (``Face.cluster``), the ``limit`` largest groups still holding ``min_size`` faces, and up
     to ``limit`` faces in none."""
     unknown = Face.objects.filter(decision=Face.Decision.UNKNOWN, model_version=model_version)
-    by_cluster: dict[int, list[Face]] = {}
-    for face in unknown.filter(cluster__gte=0).order_by("cluster", "-id"):
-        by_cluster.setdefault(face.cluster, []).append(face)
-    groups = sorted(
-        (group for group in by_cluster.values() if len(group) >= min_size),
-        key=lambda group: (-len(group), group[0].cluster),
-    )
-    shrunk = [f for group in by_cluster.values() if len(group) < min_size for f in group]
-    alone = list(unknown.filter(cluster=-1, cluster_hidden=False).order_by("-id")[:limit])
-    alone = sorted(alone + shrunk, key=lambda face: -face.pk)[:limit]
-    total, groups = len(groups), groups[:limit]
+    # Group sizes counted in the database; only the faces of the groups shown are read.
+    sizes = unknown.filter(cluster__gte=0).values("cluster").annotate(n=Count("id"))
+    shown = list(sizes.filter(n__gte=min_size).order_by("-n", "cluster")
+                 .values_list("cluster", flat=True)[:limit])
+    by_cluster: dict[int, list[Face]] = {cluster: [] for cluster in shown}
+    for face in unknown.filter(cluster__in=shown).order_by("cluster", "-id"):
+        by_cluster[face.cluster].append(face)
+    groups = list(by_cluster.values())
+    # Faces alone, and those of groups shrunk below min_size (some were named).
+    alone = list(unknown.filter(
+        Q(cluster=-1, cluster_hidden=False)
+        | Q(cluster__in=sizes.filter(n__lt=min_size).values("cluster"))
+    ).order_by("-id")[:limit])
+    total = sizes.filter(n__gte=min_size).count()
     looks_like: list[int | None] = [None] * len(groups)
     if groups:
         means = np.stack([np.mean([f.embedding_array() for f in g], axis=0) for g in groups])
@@ -512,10 +525,13 @@ def dashboard_stats(
 
 
 def faces_visible_to(*, user) -> QuerySet[Face]:
-    """Faces in the photos ``user`` may see, with their person."""
-    return Face.objects.filter(photo__in=photos_visible_to(user=user)).select_related(
-        "person", "candidate"
-    )
+    """Faces in the photos ``user`` may see (as ``photos_visible_to``), with their person.
+    Staff's are not filtered at all: a filter on every photo would make the database visit
+    them all."""
+    if not user.is_authenticated:
+        return Face.objects.none()
+    faces = Face.objects.all() if user.is_staff else Face.objects.filter(photo__uploaded_by=user)
+    return faces.select_related("person", "candidate")
 
 
 def person_references(*, person: Person) -> QuerySet[Face]:

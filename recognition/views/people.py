@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.shortcuts import get_object_or_404, redirect, render
@@ -22,6 +23,9 @@ from recognition.forms import (
 )
 from recognition.models import Face, Person, Photo
 from recognition.views.access import staff_required
+
+# People per page of the people page (by name).
+PEOPLE_PAGE_SIZE = 60
 
 
 @staff_required
@@ -43,8 +47,9 @@ def person_list(request):
         else:
             messages.success(request, f"{person.name} added; their photo is being analysed.")
             return redirect("recognition:person_detail", pk=person.pk)
+    page = Paginator(selectors.person_list(), PEOPLE_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "recognition/person_list.html", {
-        "people": selectors.person_list(), "form": form, "existing": existing,
+        "page": page, "form": form, "existing": existing,
     })
 
 
@@ -158,15 +163,18 @@ def unknown_faces(request):
         model_version=services.model_version(), threshold=services.match_threshold(),
         min_size=settings.FACEWEB_GROUP_MIN_SIZE,
     )
+    groups = [
+        (group, GroupAssignForm(
+            prefix=f"group{group.faces[0].pk}", face_ids=[f.pk for f in group.faces],
+            initial={"person": group.looks_like},
+        ))
+        for group in unknown.groups
+    ]
+    people = list(GroupAssignForm.base_fields["person"].choices)  # read once for every form
+    for _, form in groups:
+        form.fields["person"].choices = people
     return render(request, "recognition/unknown_faces.html", {
-        "unknown": unknown,
-        "groups": [
-            (group, GroupAssignForm(
-                prefix=f"group{group.faces[0].pk}", face_ids=[f.pk for f in group.faces],
-                initial={"person": group.looks_like},
-            ))
-            for group in unknown.groups
-        ],
+        "unknown": unknown, "groups": groups,
     })
 
 

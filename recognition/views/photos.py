@@ -12,6 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -304,7 +305,7 @@ def _jpeg(file, side: int) -> bytes:
 def history(request):
     user = request.user
     people = Person.objects.all() if user.is_staff else Person.objects.filter(
-        faces__photo__uploaded_by=user).distinct()
+        Exists(Face.objects.filter(person=OuterRef("pk"), photo__uploaded_by=user)))
     form = HistoryFilterForm(request.GET or None, people=people,
                              age_gender=settings.FACEWEB_AGE_GENDER)
     filters = form.cleaned_data if form.is_valid() else {}

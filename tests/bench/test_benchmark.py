@@ -158,3 +158,38 @@ def test_benchmark_live_times_identify_requests_through_the_whole_stack(samples_
     assert figures["requests"] == 3 and figures["named"] == 3  # the enrolled person, each time
     assert 0 < figures["analysis_p50_ms"] < figures["p50_ms"] <= figures["p95_ms"]
     assert "identify, 3 requests" in done.stdout
+
+
+@pytest.mark.slow
+def test_explain_queries_finds_no_page_that_reads_every_photo(tmp_path):
+    """20,000 photos: enough for both databases' planners to prefer the indexes they would at
+    100,000 (at a few thousand rows reading a whole table is rightly the cheaper plan)."""
+    out = tmp_path / "explain.json"
+    done = subprocess.run(
+        [sys.executable, "manage.py", "explain_queries", "--photos", "20000", "--json", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    report = json.loads(out.read_text())
+    paths = {path["path"]: path["queries"] for path in report["paths"]}
+    assert {"history, staff", "history, a user", "people", "timeline", "gallery, unchanged",
+            "face everywhere"} <= set(paths)
+    for name in ("history, staff", "history, a user", "history, page 50", "people", "timeline"):
+        pages = [q for q in paths[name] if " LIMIT " in q["sql"] and "recognition_" in q["sql"]]
+        assert pages and not any(q["whole_tables"] for q in pages), name
+
+
+@pytest.mark.django_db
+def test_explain_flags_a_page_sorted_after_reading_every_photo():
+    from django.db import connection
+
+    from recognition.management.commands.explain_queries import _explained
+    from tests.factories import make_photo
+
+    for _ in range(3):
+        make_photo()
+    sorted_page = _explained(
+        connection, 'SELECT "id" FROM "recognition_photo" ORDER BY "size_bytes" LIMIT 2')
+    assert sorted_page["fails"] and "recognition_photo (sorted)" in sorted_page["whole_tables"]
+    counted = _explained(connection, 'SELECT COUNT(*) FROM "recognition_photo"')
+    assert not counted["fails"]

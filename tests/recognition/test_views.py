@@ -730,6 +730,46 @@ def test_list_pages_need_as_many_queries_for_ten_rows_as_for_one(
         assert client.get(url).status_code == 200
 
 
+@pytest.mark.parametrize("page", ["person_timeline", "person_detail", "face_everywhere"])
+def test_a_persons_pages_need_as_many_queries_for_ten_photos_as_for_one(
+    client, staff, django_assert_num_queries, page
+):
+    ada = make_person("Ada")
+    first = make_face(photo_of(staff), vector=embedding(1), person=ada, reference=True)
+
+    def photos():
+        make_face(photo_of(staff), vector=near(embedding(1), 0.2, Face.objects.count()),
+                  person=ada)
+
+    url = reverse(f"recognition:{page}", args=[first.pk if page == "face_everywhere" else ada.pk])
+    photos()
+    client_for(client, staff).get(url)  # warm up: session, content types, the face index
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as one:
+        assert client.get(url + "?page=2").status_code == 200  # no audit of a search again
+    expected = len(one)
+    for _ in range(9):
+        photos()
+    client.get(url)
+    with django_assert_num_queries(expected):
+        page_two = client.get(url + "?page=2")
+    assert page_two.status_code == 200
+
+
+def test_the_people_page_shows_sixty_people_a_page(client, staff):
+    from recognition.views.people import PEOPLE_PAGE_SIZE
+
+    Person.objects.bulk_create(Person(name=f"Person {i:03}") for i in range(PEOPLE_PAGE_SIZE + 1))
+    client_for(client, staff)
+    first = client.get(reverse("recognition:person_list")).content.decode()
+    assert f"{PEOPLE_PAGE_SIZE + 1} people" in first and "Person 000" in first
+    assert f"Person {PEOPLE_PAGE_SIZE:03}" not in first and "Page 1 of 2" in first
+    second = client.get(reverse("recognition:person_list") + "?page=2").content.decode()
+    assert f"Person {PEOPLE_PAGE_SIZE:03}" in second and "Person 000" not in second
+
+
 def test_a_damaged_photo_gets_no_thumbnail_and_no_error_page(client, alice):
     photo = photo_of(alice, status=Photo.Status.FAILED, error="The file is damaged.")
     photo.file.save("broken.jpg", ContentFile(b"\xff\xd8 not really"), save=True)

@@ -1,7 +1,6 @@
 """``python manage.py benchmark_live [--photo FILE] [--enrol FILE] [--requests N] [--json OUT]``."""
 
 import json
-import os
 import statistics
 import time
 from pathlib import Path
@@ -33,19 +32,10 @@ class Command(BaseCommand):
         for path in (options["photo"], options["enrol"]):
             if not path.is_file():
                 raise CommandError(f"{path} not found")
-        from django.db import connection
-        from django.test.utils import setup_test_environment, teardown_test_environment
+        from recognition.management.throwaway import throwaway_database
 
-        setup_test_environment()
-        if connection.vendor != "sqlite":  # SQLite's is in memory; others get one of their own
-            connection.settings_dict.setdefault("TEST", {})["NAME"] = (
-                f"{connection.settings_dict['NAME']}_benchmark_live_{os.getpid()}")
-        name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
-        try:
+        with throwaway_database("benchmark_live"):
             figures = self._measure(options)
-        finally:
-            connection.creation.destroy_test_db(name, verbosity=0)
-            teardown_test_environment()
         self.stdout.write(
             f"identify, {figures['requests']} requests of a {figures['crop']} px JPEG "
             f"({figures['crop_kib']:.0f} KiB): p50 {figures['p50_ms']:.0f} ms, p95 "

@@ -381,6 +381,13 @@ FACEWEB_ENROL_WEBCAM_LIVENESS = env_bool("FACEWEB_ENROL_WEBCAM_LIVENESS", True)
 # approximate index (HNSW, usearch) that takes new and removed references in place
 # (README "Scale"; manage.py benchmark_scale measures both).
 FACEWEB_GALLERY_INDEX_ABOVE = env_int("FACEWEB_GALLERY_INDEX_ABOVE", 20000)
+# Threads each model runs on in one process. By default this machine's cores (those this
+# process may use) shared among FACEWEB_WORKER_CONCURRENCY worker processes, so that N
+# workers on N cores do not fight; set it per host when several worker commands share one.
+FACEWEB_WORKER_CONCURRENCY = env_int("FACEWEB_WORKER_CONCURRENCY", 1)
+FACEWEB_MODEL_THREADS = env_int(
+    "FACEWEB_MODEL_THREADS",
+    max(1, len(os.sched_getaffinity(0)) // max(1, FACEWEB_WORKER_CONCURRENCY)))
 # The Live page asks the server who a face is at most once per this many milliseconds (one
 # request at a time, only for faces it has not named yet); within the "analyse" rate below.
 FACEWEB_LIVE_IDENTIFY_EVERY_MS = env_int("FACEWEB_LIVE_IDENTIFY_EVERY_MS", 700)

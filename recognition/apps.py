@@ -13,6 +13,10 @@ class RecognitionConfig(AppConfig):
         from django.contrib.auth import get_user_model
         from django.db.models.signals import pre_delete
 
+        from recognition.pipeline import tflite
+
+        tflite.THREADS = settings.FACEWEB_MODEL_THREADS
+
         # Where big uploads are spooled (settings.FILE_UPLOAD_TEMP_DIR) must exist; storage
         # that cannot be written now is reported by /health/, not by failing every command.
         with contextlib.suppress(OSError):

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.worlds import CeleryWorker, World, use_broker
+from recognition.management.processes import use_broker
+from tests.worlds import CeleryWorker, World
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("FACEWEB_DATA_DIR", REPO / ".." / "shared" / "data"))

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.worlds import free_port, stop_group
+from recognition.management.processes import free_port, stop_group
 
 REPO = Path(__file__).resolve().parents[1]
 

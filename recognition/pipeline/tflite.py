@@ -20,6 +20,9 @@ from collections import OrderedDict
 
 import numpy as np
 
+# Threads for each interpreter made from now on (the app sets FACEWEB_MODEL_THREADS at start).
+THREADS = 2
+
 
 class TfliteNet:
     """``net(*inputs) -> outputs``: numpy arrays in, a tuple of numpy arrays out, in the order
@@ -63,8 +66,7 @@ class TfliteNet:
     def _new(self):
         from ai_edge_litert.interpreter import Interpreter
 
-        # Two threads: the target machine's cores.
-        return Interpreter(model_content=self._model, num_threads=2)
+        return Interpreter(model_content=self._model, num_threads=THREADS)
 
     @staticmethod
     def _plan(interpreter, inputs: tuple[np.ndarray, ...]):

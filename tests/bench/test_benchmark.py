@@ -193,3 +193,23 @@ def test_explain_flags_a_page_sorted_after_reading_every_photo():
     assert sorted_page["fails"] and "recognition_photo (sorted)" in sorted_page["whole_tables"]
     counted = _explained(connection, 'SELECT COUNT(*) FROM "recognition_photo"')
     assert not counted["fails"]
+
+
+@pytest.mark.slow
+def test_benchmark_scale_imports_with_one_and_two_real_workers(data_dir, tmp_path):
+    from recognition.management.processes import REDIS_SERVER
+
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server is not installed (make test installs it)")
+    out = tmp_path / "import.json"
+    done = subprocess.run(
+        [sys.executable, "manage.py", "benchmark_scale", "--references", "", "--import-photos",
+         "4", "--import-images", str(data_dir / "lfw-dev" / "images"), "--json", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert set(report["import_photos_per_minute"]) == {"1", "2"}
+    assert all(v > 0 for v in report["import_photos_per_minute"].values())
+    assert report["import_speedup"]["2"] > 0
+    assert "4 photos (4 faces) analysed" in done.stdout

@@ -162,3 +162,14 @@ def test_importing_the_pipeline_loads_no_model_and_no_tensorflow():
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_models_run_on_the_threads_the_settings_give_each_worker(settings):
+    """FACEWEB_MODEL_THREADS (by default the cores shared among FACEWEB_WORKER_CONCURRENCY
+    processes) is what every interpreter is made with."""
+    import os
+
+    from recognition.pipeline import tflite
+
+    assert tflite.THREADS == settings.FACEWEB_MODEL_THREADS == max(
+        1, len(os.sched_getaffinity(0)) // settings.FACEWEB_WORKER_CONCURRENCY)

@@ -75,10 +75,13 @@ def test_benchmark_scale_reports_latency_and_recall_by_size(tmp_path, vectors):
     out = tmp_path / "scale.json"
     done = subprocess.run(
         [sys.executable, "manage.py", "benchmark_scale", "--descriptors", str(descriptors),
-         "--references", "500,3000", "--queries", "30", "--json", str(out)],
+         "--references", "500,3000", "--queries", "30", "--import-photos", "0",
+         "--json", str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(out.read_text())
     assert set(report["identify_p95_ms"]) == {"500", "3000"} == set(report["recall_at_1"])
     assert all(0.9 <= r <= 1 for r in report["recall_at_1"].values())
-    assert "3,000 references" in done.stdout
+    assert all(0.5 <= r <= 1 for r in report["everywhere_recall"].values())
+    assert "3,000 references" in done.stdout and "import_photos_per_minute" not in report
+

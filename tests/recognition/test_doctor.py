@@ -8,9 +8,9 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from recognition import health
+from recognition.management.processes import REDIS_SERVER, RedisServer, free_port
 from recognition.models import Heartbeat
 from tests.recognition.test_health import install_fake_models
-from tests.worlds import REDIS_SERVER, RedisServer, free_port
 
 pytestmark = pytest.mark.django_db
 

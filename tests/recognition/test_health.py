@@ -14,8 +14,9 @@ from django.db import connection
 from django.utils import timezone
 
 from recognition import health
+from recognition.management.processes import REDIS_SERVER, RedisServer, free_port
 from recognition.models import Heartbeat
-from tests.worlds import REDIS_SERVER, RedisServer, fill, free_port, read_only, tmpfs
+from tests.worlds import fill, read_only, tmpfs
 
 pytestmark = pytest.mark.django_db
 

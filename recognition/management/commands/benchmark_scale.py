@@ -7,7 +7,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+
+LFW = Path(settings.BASE_DIR).parent / "shared" / "data" / "lfw-dev" / "images"
 
 
 class Command(BaseCommand):
@@ -18,28 +21,38 @@ class Command(BaseCommand):
         "to take one new reference in, and the exact search's latency for comparison. Real LFW "
         "descriptors (the .npz evaluate_clustering --descriptors writes) enrol one photo per "
         "person and ask with the others; synthetic people drawn to match their distribution "
-        "(between- and within-person spread) fill the gallery up to each size."
+        "(between- and within-person spread) fill the gallery up to each size. Also finding a "
+        "face everywhere (its nearest faces among as many). Then import throughput: 640x480 "
+        "one-face photos imported with 1 and 2 worker processes (real celery workers, a "
+        "throwaway database, Redis and media folder), in photos a minute."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--descriptors", type=Path, required=True,
-                            help="LFW descriptors: evaluate_clustering --descriptors FILE.npz")
+        parser.add_argument("--descriptors", type=Path,
+                            help="LFW descriptors: evaluate_clustering --descriptors FILE.npz "
+                            "(needed with --references)")
         parser.add_argument("--references", default="10000,100000,1000000")
         parser.add_argument("--queries", type=int, default=300)
         parser.add_argument("--threads", type=int, default=2, help="for building the index")
         parser.add_argument("--expansion", default="",
                             help="also measure these search expansions (e.g. 256,512,1024) on "
                             "the same index: recall and latency for each")
+        parser.add_argument("--import-photos", type=int, default=60,
+                            help="photos imported with each number of workers (0: no import)")
+        parser.add_argument("--import-workers", default="1,2")
+        parser.add_argument("--import-images", type=Path, default=LFW,
+                            help="one-face photos to make the 640x480 import photos from")
         parser.add_argument("--json", type=Path)
 
     def handle(self, *args, **options):
-        if not options["descriptors"].is_file():
-            raise CommandError(f"{options['descriptors']} not found: run manage.py "
+        sizes = [int(s) for s in options["references"].split(",") if s]
+        if sizes and (options["descriptors"] is None or not options["descriptors"].is_file()):
+            raise CommandError("--descriptors FILE.npz is needed (LFW descriptors: run manage.py "
                                "evaluate_clustering --images ../shared/data/lfw-dev/images "
-                               f"--descriptors {options['descriptors']} first")
-        sizes = [int(s) for s in options["references"].split(",")]
-        with np.load(options["descriptors"]) as stored:
-            names, vectors = stored["names"], stored["vectors"].astype(np.float32)
+                               "--descriptors FILE.npz first)")
+        if sizes:
+            with np.load(options["descriptors"]) as stored:
+                names, vectors = stored["names"], stored["vectors"].astype(np.float32)
         report: dict = {key: {} for key in (
             "identify_p50_ms", "identify_p95_ms", "recall_at_1", "build_s",
             "memory_mib_per_million", "add_one_ms", "exact_p50_ms", "by_expansion",
@@ -55,6 +68,19 @@ class Command(BaseCommand):
                 f"exact; built in {figures['build_s']:.1f} s; "
                 f"{figures['memory_mib_per_million']:.0f} MiB per million; one new reference "
                 f"taken in {figures['add_one_ms']:.2f} ms")
+        if options["import_photos"]:
+            from recognition.management import import_bench
+
+            speed = import_bench.measure(
+                options["import_images"], per_run=options["import_photos"],
+                workers=[int(w) for w in options["import_workers"].split(",")],
+                log=self.stdout.write)
+            report["import_photos_per_minute"] = speed
+            if "1" in speed and len(speed) > 1:
+                report["import_speedup"] = {n: v / speed["1"] for n, v in speed.items()}
+                self.stdout.write("import speed-up over one worker: " + ", ".join(
+                    f"{n} workers {v:.2f}x" for n, v in report["import_speedup"].items()
+                    if n != "1"))
         if options["json"] is not None:
             options["json"].write_text(json.dumps(report, indent=2) + "\n")
 

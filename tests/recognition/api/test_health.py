@@ -6,8 +6,8 @@ import time
 import pytest
 from django.utils import timezone
 
+from recognition.management.processes import REDIS_SERVER, RedisServer, free_port
 from recognition.models import Heartbeat
-from tests.worlds import REDIS_SERVER, RedisServer, free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -289,6 +289,24 @@ if FACEWEB_FILE_SENDER not in {"", "x-accel-redirect", "x-sendfile"}:
     raise ValueError("FACEWEB_FILE_SENDER must be x-accel-redirect, x-sendfile or empty, got "
                      f"{FACEWEB_FILE_SENDER!r}")
 FACEWEB_FILE_SENDER_PREFIX = os.environ.get("FACEWEB_FILE_SENDER_PREFIX", "/protected-media/")
+# Or photos and crops in an S3-compatible bucket (pip install -e '.[s3]'): private, fetched by
+# the app only (never a public or signed URL), credentials from AWS_ACCESS_KEY_ID and
+# AWS_SECRET_ACCESS_KEY; FACEWEB_S3_ENDPOINT for a store other than Amazon's (MinIO, Ceph,
+# SeaweedFS). Uploads are still spooled under MEDIA_ROOT, a local folder then.
+FACEWEB_S3_BUCKET = os.environ.get("FACEWEB_S3_BUCKET", "")
+if FACEWEB_S3_BUCKET:
+    if FACEWEB_FILE_SENDER:
+        raise ValueError("FACEWEB_FILE_SENDER sends files from a folder: leave it empty with "
+                         "FACEWEB_S3_BUCKET")
+    STORAGES = {
+        "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
+            "bucket_name": FACEWEB_S3_BUCKET,
+            "endpoint_url": os.environ.get("FACEWEB_S3_ENDPOINT") or None,
+            "region_name": os.environ.get("FACEWEB_S3_REGION") or None,
+            "default_acl": "private", "querystring_auth": True, "file_overwrite": False,
+        }},
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
 
 LOGGING = {
     "version": 1,

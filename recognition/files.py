@@ -27,7 +27,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
-from django.core.files.storage import default_storage
+from django.core.files.storage import FileSystemStorage, default_storage
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, Http404, HttpResponse
@@ -44,9 +44,6 @@ MAX_AGE_S = 3600
 # Where Django writes uploads too big to hold in memory: inside MEDIA_ROOT, so storing one is a
 # rename on the same filesystem and one killed mid-upload is found by ``orphans_remove``.
 UPLOADING_DIR = "uploading"
-# The folders of MEDIA_ROOT that hold the app's files (the upload_to of Photo.file and
-# Face.crop, and the spool): the orphan sweep looks nowhere else.
-ORPHAN_FOLDERS = ("photos", "faces", UPLOADING_DIR)
 
 logger = logging.getLogger(__name__)
 
@@ -100,36 +97,46 @@ def delete(files: Iterable[FieldFile]) -> None:
 
 
 def orphans_remove(*, known: set[str], older_than_s: float, dry_run: bool = False) -> list[str]:
-    """Remove the files in the app's own folders of MEDIA_ROOT (``ORPHAN_FOLDERS``) that are
-    not in ``known`` (the names rows point at) and were last written more than ``older_than_s``
-    ago (younger ones may be waiting for their row). Returns their names, relative to
-    MEDIA_ROOT; each is logged.
+    """Remove the files in the app's own folders of the storage (``photos`` and ``faces``, the
+    upload_to of Photo.file and Face.crop) and of the spool that are not in ``known`` (the
+    names rows point at) and were last written more than ``older_than_s`` ago (younger ones
+    may be waiting for their row). Returns their names, relative to MEDIA_ROOT (or the
+    bucket); each is logged. The sweep looks nowhere else.
 
     Refuses (logs, removes nothing) when ``known`` is empty but stored files exist: that is a
     database that is new or not the one these files belong to, not a folder of orphans.
     """
-    root = Path(default_storage.location)
-    cutoff = time.time() - older_than_s
-    found = []
-    for folder in ORPHAN_FOLDERS:
-        for directory, _, names in os.walk(root / folder):
-            found += [Path(directory, name) for name in names]
-    if not known and any(path.parts[len(root.parts)] != UPLOADING_DIR for path in found):
-        logger.error("Not removing orphan files: no row points at any of the %s files under %s; "
-                     "is this the right database?", len(found), root)
+    # The spool is a local folder even when the photos are in a bucket (FACEWEB_S3_BUCKET).
+    spool = FileSystemStorage(location=Path(settings.FILE_UPLOAD_TEMP_DIR).parent)
+    found = [(storage, name) for storage, folder in (
+        (default_storage, "photos"), (default_storage, "faces"), (spool, UPLOADING_DIR))
+        for name in _stored_files(storage, folder)]
+    if not known and any(storage is default_storage for storage, _ in found):
+        logger.error("Not removing orphan files: no row points at any of the %s stored files; "
+                     "is this the right database?", len(found))
         return []
+    cutoff = time.time() - older_than_s
     removed = []
-    for path in found:
-        name = path.relative_to(root).as_posix()
+    for storage, name in found:
         with contextlib.suppress(FileNotFoundError):
-            if name in known or path.stat().st_mtime >= cutoff:
+            if name in known or storage.get_modified_time(name).timestamp() >= cutoff:
                 continue
             if not dry_run:
-                path.unlink()
+                storage.delete(name)
             logger.warning("Orphan file %s (no row points at it)%s", name,
                            "" if dry_run else ": removed")
             removed.append(name)
     return sorted(removed)
+
+
+def _stored_files(storage, folder: str) -> list[str]:
+    """Every file under ``folder`` of ``storage``, at any depth."""
+    try:
+        directories, files = storage.listdir(folder)
+    except FileNotFoundError:
+        return []
+    return [f"{folder}/{name}" for name in files] + [
+        name for directory in directories for name in _stored_files(storage, f"{folder}/{directory}")]
 
 
 def open_stored(file: FieldFile):

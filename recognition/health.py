@@ -98,7 +98,10 @@ def _lock_wait(timeout: float) -> Iterator[None]:
 
 def media_check() -> dict:
     """MEDIA_ROOT takes a new file: a uniquely named ``.health-*`` file is created, written,
-    synced to disk and removed. Whichever step fails, no file is left behind."""
+    synced to disk and removed. Whichever step fails, no file is left behind. With photos in
+    a bucket (FACEWEB_S3_BUCKET), the same through the storage."""
+    if settings.FACEWEB_S3_BUCKET:
+        return _bucket_check()
     root = Path(settings.MEDIA_ROOT)
     path = root / f".health-{secrets.token_hex(8)}"
     try:
@@ -120,6 +123,25 @@ def media_check() -> dict:
     except OSError as exc:
         failed = failed or _media_failed(f"cannot remove {path}", exc)
     return failed or {"ok": True}
+
+
+def _bucket_check() -> dict:
+    from botocore.exceptions import BotoCoreError, ClientError
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    failures = (BotoCoreError, ClientError, OSError)  # no such bucket, refused, unreachable
+    try:
+        name = default_storage.save(f".health-{secrets.token_hex(8)}",
+                                    ContentFile(b"faceweb health probe\n"))
+    except failures as exc:
+        return {"ok": False, "error": f"cannot store a file in bucket "
+                f"{settings.FACEWEB_S3_BUCKET}: {exc}"}
+    try:
+        default_storage.delete(name)
+    except failures as exc:
+        return {"ok": False, "error": f"cannot remove {name} from the bucket: {exc}"}
+    return {"ok": True}
 
 
 def _media_failed(step: str, exc: OSError) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -38,8 +39,11 @@ from recognition.pipeline.types import EXPRESSIONS
 # Per process (each worker process keeps its own): model version -> (fingerprint, Gallery),
 # the fingerprint identifying the database state the gallery was read from.
 _gallery_cache: dict[str, tuple[tuple, matching.Gallery | matching.IndexedGallery]] = {}
-# The same for every face of a model version, for finding a face everywhere.
+# The same for every face of a model version, for finding a face everywhere; the approximate
+# indexes being built for it, and the lock that keeps reads, updates and the swap apart.
 _face_index_cache: dict[str, tuple[tuple, vector_index.ExactIndex | vector_index.HnswIndex]] = {}
+_face_index_builds: dict[str, threading.Thread] = {}
+_face_index_lock = threading.Lock()
 
 
 def gallery_fingerprint(*, model_version: str) -> tuple:
@@ -131,37 +135,73 @@ def _reconcile(index, faces: QuerySet[Face], *, count: int, read) -> None:
 
 def face_index_get(*, model_version: str) -> vector_index.ExactIndex | vector_index.HnswIndex:
     """Every face of ``model_version`` (not only references) in an index keyed by face id,
-    for finding a face everywhere; kept per process and updated in place like the gallery:
-    exact up to FACEWEB_GALLERY_INDEX_ABOVE faces, approximate above."""
+    for finding a face everywhere; kept per process and updated in place like the gallery.
+
+    It is exact at first (reading the faces and a search each take a few seconds and 60 ms
+    at a million faces; an approximate index takes minutes to build there, longer than a
+    request may wait). Above FACEWEB_GALLERY_INDEX_ABOVE faces an approximate one is built
+    from it in the background, and takes over once built.
+    """
     faces = Face.objects.filter(model_version=model_version)
-    row = faces.aggregate(count=Count("id"), newest=Max("updated_at"))
-    fingerprint = (row["count"], row["newest"])
-    cached = _face_index_cache.get(model_version)
-    if cached is not None and cached[0] == fingerprint:
-        return cached[1]
-    above = settings.FACEWEB_GALLERY_INDEX_ABOVE
+    with _face_index_lock:
+        row = faces.aggregate(count=Count("id"), newest=Max("updated_at"))
+        fingerprint = (row["count"], row["newest"])
+        cached = _face_index_cache.get(model_version)
+        if cached is None or cached[0][1] is None:
+            index = vector_index.ExactIndex()
+            _faces_add(faces.values_list("id", "embedding"), index)
+        else:
+            index = cached[1]
+            if cached[0] != fingerprint:
+                _faces_add(faces.filter(updated_at__gt=cached[0][1])
+                           .values_list("id", "embedding"), index)
+                _reconcile(index, faces, count=fingerprint[0], read=lambda ids: _faces_add(
+                    faces.filter(id__in=ids).values_list("id", "embedding"), index))
+        _face_index_cache[model_version] = (fingerprint, index)
+        building = _face_index_builds.get(model_version)
+        if (not index.approximate and len(index) > settings.FACEWEB_GALLERY_INDEX_ABOVE
+                and (building is None or not building.is_alive())):
+            _face_index_builds[model_version] = threading.Thread(
+                target=_face_index_build, args=(model_version, index), daemon=True,
+                name=f"face index {model_version}")
+            _face_index_builds[model_version].start()
+        return index
 
-    def add(rows, index) -> None:
-        rows = list(rows)
-        if rows:
-            index.add([pk for pk, _ in rows], _vectors(blob for _, blob in rows))
 
-    if cached is None or cached[0][1] is None or (
-            not cached[1].approximate and fingerprint[0] > above):
-        index = (vector_index.HnswIndex() if fingerprint[0] > above
-                 else vector_index.ExactIndex())
-        add(faces.values_list("id", "embedding"), index)
-    else:
-        index = cached[1]
-        add(faces.filter(updated_at__gt=cached[0][1]).values_list("id", "embedding"), index)
-        _reconcile(index, faces, count=fingerprint[0], read=lambda ids: add(
-            faces.filter(id__in=ids).values_list("id", "embedding"), index))
-    _face_index_cache[model_version] = (fingerprint, index)
-    return index
+def face_index_wait(*, model_version: str, timeout: float | None = None) -> None:
+    """Wait until an approximate face index being built has taken over (tests, benchmarks)."""
+    building = _face_index_builds.get(model_version)
+    if building is not None:
+        building.join(timeout)
+
+
+def _faces_add(rows, index) -> None:
+    rows = list(rows)
+    if rows:
+        index.add([pk for pk, _ in rows], _vectors(blob for _, blob in rows))
+
+
+def _face_index_build(model_version: str, exact: vector_index.ExactIndex) -> None:
+    """Build the approximate index from the exact one's faces, then, holding the lock, take
+    in what changed meanwhile (the exact one kept up) and put it in the exact one's place."""
+    keys, vectors = exact.rows()
+    approximate = vector_index.HnswIndex()
+    approximate.add(keys, vectors)
+    with _face_index_lock:
+        cached = _face_index_cache.get(model_version)
+        if cached is None or cached[1] is not exact:
+            return  # forgotten meanwhile
+        now, vectors = exact.rows()
+        approximate.remove(keys[~np.isin(keys, now)])
+        new = ~np.isin(now, keys)
+        approximate.add(now[new], vectors[new])
+        _face_index_cache[model_version] = (cached[0], approximate)
 
 
 def gallery_cache_clear() -> None:
     """Forget cached galleries and face indexes (tests)."""
+    for version in list(_face_index_builds):
+        face_index_wait(model_version=version)
     _gallery_cache.clear()
     _face_index_cache.clear()
 

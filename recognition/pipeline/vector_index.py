@@ -46,6 +46,10 @@ class ExactIndex:
     def keys(self) -> np.ndarray:
         return self._rows[0].copy()
 
+    def rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(keys, vectors)`` as they are now (read-only: a change swaps in new arrays)."""
+        return self._rows
+
     def add(self, keys: np.ndarray, vectors: np.ndarray) -> None:
         keys = np.asarray(keys, np.int64).reshape(-1)
         vectors = np.asarray(vectors, np.float32).reshape(-1, DESCRIPTOR_SIZE)

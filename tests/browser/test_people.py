@@ -105,3 +105,36 @@ def test_adding_a_person_under_a_name_taken_offers_that_person(page, lfw, shot):
     offer.get_by_role("link", name="Add this photo to Tony Blair").click()
     expect(page).to_have_url(re.compile(r"/people/\d+/#add-reference$"))
     expect(page.get_by_role("heading", name="Tony Blair")).to_be_visible()
+
+
+def test_staff_find_a_face_everywhere_from_its_panel(page, lfw, browser, shot):
+    """From a face's panel to every other photo with that person, nearest first, unknown
+    faces included; another person's photo is not among them."""
+    sign_in(page, "sam", staff=True)
+    powell = [photo(lfw, "Colin_Powell", n) for n in (1, 2, 3, 4)]
+    other = photo(lfw, "Hugo_Chavez", 1)
+    upload(page, *powell, other)
+    expect(page.locator(".upload [data-state]", has_text="Done")).to_have_count(
+        5, timeout=ANALYSIS_MS
+    )
+    face = Face.objects.get(photo__original_name=powell[0].name)
+    page.goto(reverse("recognition:face_detail", args=[face.pk]))
+    page.get_by_role("link", name="Find this face everywhere").click()
+    expect(page.get_by_role("heading", name="This face everywhere")).to_be_visible()
+    found = page.locator(".everywhere li")
+    expect(found).to_have_count(3)
+    for item in found.all():
+        expect(item).to_contain_text("likely")  # very likely or likely: the same person
+    photo_ids = {int(re.search(r"photo (\d+)", t).group(1)) for t in found.all_inner_texts()}
+    assert photo_ids == set(Face.objects.filter(photo__original_name__in=[
+        p.name for p in powell[1:]]).values_list("photo_id", flat=True))
+    shot(page, "15-face-everywhere")
+    phone = browser.new_context(base_url=page.url.split("/faces")[0], viewport=PHONE,
+                                storage_state=page.context.storage_state())
+    small = phone.new_page()
+    small.goto(reverse("recognition:face_everywhere", args=[face.pk]))
+    assert small.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shot(small, "phone-15-face-everywhere")
+    small.goto(reverse("recognition:person_list"))
+    shot(small, "phone-people")
+    phone.close()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as dt_time
 
 import numpy as np
 from django.conf import settings
@@ -21,7 +22,7 @@ from django.db.models import (
     Subquery,
     Value,
 )
-from django.db.models.functions import Coalesce, Floor, Least, TruncDate
+from django.db.models.functions import Coalesce, Floor, Least
 from django.utils import timezone
 
 from recognition.models import (
@@ -503,17 +504,19 @@ def dashboard_stats(
     )
     statuses = dict.fromkeys(Photo.Status.values, 0)
     statuses.update(photos.order_by().values_list("status").annotate(n=Count("id")))
-    daily = (
-        faces.filter(photo__created_at__date__gte=first_day)
-        .annotate(day=TruncDate("photo__created_at"))
-        .order_by()
-        .values("day")
-        .annotate(
-            recognised=Count("id", filter=Q(person__isnull=False)),
-            unknown=Count("id", filter=Q(person__isnull=True)),
-        )
-    )
-    by_day = {row["day"]: (row["recognised"], row["unknown"]) for row in daily}
+    # Each day a pair of counts between two local midnights, in one pass over the window's
+    # faces: plain comparisons the database does itself (a date cast per row is a Python
+    # function call in SQLite, seconds at 100,000 photos).
+    day_list = [first_day + timedelta(days=i) for i in range((today - first_day).days + 1)]
+    zone = timezone.get_current_timezone()
+    midnight = [datetime.combine(day, dt_time.min, tzinfo=zone)
+                for day in [*day_list, today + timedelta(days=1)]]
+    counts = {}
+    for i in range(len(day_list)):
+        span = Q(photo__created_at__gte=midnight[i], photo__created_at__lt=midnight[i + 1])
+        counts[f"r{i}"] = Count("id", filter=span & Q(person__isnull=False))
+        counts[f"u{i}"] = Count("id", filter=span & Q(person__isnull=True))
+    daily = faces.filter(photo__created_at__gte=midnight[0]).aggregate(**counts)
     expressions = dict.fromkeys(EXPRESSIONS, 0)
     expressions.update(faces.order_by().values_list("expression").annotate(n=Count("id")))
     top = (
@@ -547,10 +550,7 @@ def dashboard_stats(
         recognised=totals["recognised"],
         unknown=totals["faces"] - totals["recognised"],
         statuses=statuses,
-        per_day=[
-            (day, *by_day.get(day, (0, 0)))
-            for day in (today - timedelta(days=i) for i in range((today - first_day).days, -1, -1))
-        ],
+        per_day=[(day, daily[f"r{i}"], daily[f"u{i}"]) for i, day in enumerate(day_list)],
         expressions=expressions,
         expressions_by_person=sorted(
             by_person.values(), key=lambda item: -sum(item[1].values())

@@ -19,25 +19,30 @@ import tempfile
 import time
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, ImageDraw
 
 WORKER_READY_S = 180
 
 
 def photos(source: Path, folder: Path, count: int, *, skip: int = 0) -> list[Path]:
-    """``count`` 640x480 JPEGs in ``folder``, each the middle 150x150 of a photo of ``source``
-    (LFW's 250x250 photos have their person's face there, and sometimes others around it)
-    enlarged to 480x480 on a grey 640x480 background: one face each."""
+    """``count`` 640x480 JPEGs in ``folder``, each the middle of a photo of ``source`` (LFW's
+    250x250 photos have their person's face there, and sometimes others around it): an oval
+    around that face, grey beyond, enlarged to 480x480 on a grey 640x480 background: one face
+    each, about 200 pixels wide."""
     folder.mkdir(parents=True, exist_ok=True)
     found = sorted(p for p in source.rglob("*.jpg"))[skip:skip + count]
     if len(found) < count:
         raise ValueError(f"{source} has fewer than {skip + count} .jpg photos")
     made = []
     for path in found:
-        with Image.open(path) as face:
+        with Image.open(path) as photo:
+            grey = Image.new("RGB", photo.size, (128, 128, 128))
+            # Only the middle face: an oval around it, grey beyond (where others may be).
+            oval = Image.new("L", photo.size)
+            ImageDraw.Draw(oval).ellipse((65, 45, 185, 215), fill=255)
+            middle = Image.composite(photo.convert("RGB"), grey, oval)
             canvas = Image.new("RGB", (640, 480), (128, 128, 128))
-            middle = face.convert("RGB").crop((50, 50, 200, 200)).resize((480, 480))
-            canvas.paste(middle, (80, 0))
+            canvas.paste(middle.resize((480, 480)), (80, 0))
         canvas.save(made_path := folder / path.name, quality=90)
         made.append(made_path)
     return made

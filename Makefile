@@ -81,4 +81,6 @@ $(BENCH_VENV)/.faceweb-installed:
 	$(BENCH_VENV)/bin/pip install --quiet dlib-bin face_recognition_models
 	$(BENCH_VENV)/bin/pip install --quiet --no-deps face_recognition
 	$(BENCH_VENV)/bin/pip install --quiet click numpy pillow
+	# FAISS, for bench/vector_indexes.py: beside the app's venv, not in it.
+	$(PY) -m pip install --quiet --no-deps --target var/bench-libs faiss-cpu==1.15.1
 	touch $@

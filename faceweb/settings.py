@@ -399,6 +399,8 @@ FACEWEB_ENROL_WEBCAM_LIVENESS = env_bool("FACEWEB_ENROL_WEBCAM_LIVENESS", True)
 # approximate index (HNSW, usearch) that takes new and removed references in place
 # (README "Scale"; manage.py benchmark_scale measures both).
 FACEWEB_GALLERY_INDEX_ABOVE = env_int("FACEWEB_GALLERY_INDEX_ABOVE", 20000)
+# The public evaluation data (../shared/data): the defaults of the benchmark commands.
+FACEWEB_DATA_DIR = Path(os.environ.get("FACEWEB_DATA_DIR") or BASE_DIR.parent / "shared" / "data")
 # Threads each model runs on in one process. By default this machine's cores (those this
 # process may use) shared among FACEWEB_WORKER_CONCURRENCY worker processes, so that N
 # workers on N cores do not fight; set it per host when several worker commands share one.

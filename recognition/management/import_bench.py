@@ -19,7 +19,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.test import override_settings
 from PIL import Image, ImageDraw
+
+from recognition.management.processes import RedisServer, database_env, stop_group, use_broker
+from recognition.management.throwaway import throwaway_database
+from recognition.models import Face, Photo
 
 WORKER_READY_S = 180
 
@@ -53,14 +60,6 @@ def measure(source: Path, *, per_run: int, workers: list[int], cores_per_worker:
     """Photos per minute for each number of worker processes in ``workers`` (a number given
     twice is run twice: the median counts), each worker on ``cores_per_worker`` cores of its
     own (as on a host of its own)."""
-    from django.contrib.auth import get_user_model
-    from django.core.management import call_command
-    from django.test import override_settings
-
-    from recognition.management.processes import RedisServer, database_env, use_broker
-    from recognition.management.throwaway import throwaway_database
-    from recognition.models import Face, Photo
-
     cores = sorted(os.sched_getaffinity(0))
     if max(workers) * cores_per_worker > len(cores):
         raise ValueError(f"{max(workers)} workers of {cores_per_worker} cores need more than "
@@ -80,7 +79,7 @@ def measure(source: Path, *, per_run: int, workers: list[int], cores_per_worker:
                 batch = photos(source, root / "photos", per_run)  # the same for every run
                 for run, count in enumerate(workers):
                     began = time.perf_counter()
-                    _import(call_command, batch[0].parent)
+                    _import(batch[0].parent)
                     stored = time.perf_counter() - began
                     env = {**os.environ, **database_env(), "REDIS_URL": redis.url,
                            "MEDIA_ROOT": str(media), "FACEWEB_WARM_UP": "1",
@@ -89,12 +88,12 @@ def measure(source: Path, *, per_run: int, workers: list[int], cores_per_worker:
                         cores[i * cores_per_worker:(i + 1) * cores_per_worker]
                         for i in range(count)])
                     try:
-                        _wait(Photo, per_run)
+                        _wait(per_run)
                         seconds = time.perf_counter() - began
                         faces = Face.objects.count()
                     finally:
                         for process in started:
-                            _stop(process)
+                            stop_group(process)
                     figures.setdefault(str(count), []).append(per_run / seconds * 60)
                     log(f"  import with {count} worker process{'es' if count > 1 else ''} "
                         f"({cores_per_worker} core{'s' if cores_per_worker > 1 else ''} each): "
@@ -135,17 +134,17 @@ def _workers(folder: Path, env: dict, cores: list[list[int]]):
             return started, first
         if time.monotonic() > deadline or any(p.poll() is not None for p in started):
             for process in started:
-                _stop(process)
+                stop_group(process)
             raise RuntimeError("a worker did not start: see " + str(folder))
         time.sleep(0.05)
 
 
-def _import(call_command, folder: Path) -> None:
+def _import(folder: Path) -> None:
     with open(os.devnull, "w") as quiet:
         call_command("import_photos", str(folder), user="importer", stdout=quiet, stderr=quiet)
 
 
-def _wait(Photo, total: int) -> None:
+def _wait(total: int) -> None:
     """Until ``total`` photos are analysed (or failed)."""
     finished = (Photo.Status.DONE, Photo.Status.FAILED)
     deadline = time.monotonic() + 60 + 10 * total
@@ -154,8 +153,3 @@ def _wait(Photo, total: int) -> None:
             raise RuntimeError(f"the workers did not analyse {total} photos in time")
         time.sleep(0.05)
 
-
-def _stop(process: subprocess.Popen) -> None:
-    from recognition.management.processes import stop_group
-
-    stop_group(process)

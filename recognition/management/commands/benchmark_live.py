@@ -8,7 +8,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-SAMPLES = Path(settings.BASE_DIR).parent / "shared" / "data" / "samples" / "face_recognition_samples"
+SAMPLES = settings.FACEWEB_DATA_DIR / "samples" / "face_recognition_samples"
 
 
 class Command(BaseCommand):

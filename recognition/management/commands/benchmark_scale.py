@@ -10,7 +10,7 @@ import numpy as np
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-LFW = Path(settings.BASE_DIR).parent / "shared" / "data" / "lfw-dev" / "images"
+LFW = settings.FACEWEB_DATA_DIR / "lfw-dev" / "images"
 
 
 class Command(BaseCommand):

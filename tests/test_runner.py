@@ -54,8 +54,8 @@ def services_of(runner: int) -> dict[str, int]:
     names = {"redis-server": "redis", "gunicorn": "web", "worker": "worker", "beat": "beat"}
     services = {}
     for pid, (parent, _, command) in processes().items():
-        if parent == runner:
-            name = next(name for word, name in names.items() if word in command)
+        name = next((name for word, name in names.items() if word in command), None)
+        if parent == runner and name:  # a child between fork and exec still reads as the runner
             services[name] = pid
     return services
 

@@ -40,10 +40,9 @@ from recognition.pipeline.types import EXPRESSIONS
 # Per process (each worker process keeps its own): model version -> (fingerprint, Gallery),
 # the fingerprint identifying the database state the gallery was read from.
 _gallery_cache: dict[str, tuple[tuple, matching.Gallery | matching.IndexedGallery]] = {}
-# The same for every face of a model version, for finding a face everywhere; the approximate
-# indexes being built for it, and the lock that keeps reads, updates and the swap apart.
-_face_index_cache: dict[str, tuple[tuple, vector_index.ExactIndex | vector_index.HnswIndex]] = {}
-_face_index_builds: dict[str, threading.Thread] = {}
+# The same for every face of a model version, for finding a face everywhere, and the lock that
+# keeps its reads and updates apart.
+_face_index_cache: dict[str, tuple[tuple, vector_index.UpgradingIndex]] = {}
 _face_index_lock = threading.Lock()
 
 
@@ -134,7 +133,7 @@ def _reconcile(index, faces: QuerySet[Face], *, count: int, read) -> None:
         read(missing.tolist())
 
 
-def face_index_get(*, model_version: str) -> vector_index.ExactIndex | vector_index.HnswIndex:
+def face_index_get(*, model_version: str) -> vector_index.UpgradingIndex:
     """Every face of ``model_version`` (not only references) in an index keyed by face id,
     for finding a face everywhere; kept per process and updated in place like the gallery.
 
@@ -149,7 +148,8 @@ def face_index_get(*, model_version: str) -> vector_index.ExactIndex | vector_in
         fingerprint = (row["count"], row["newest"])
         cached = _face_index_cache.get(model_version)
         if cached is None or cached[0][1] is None:
-            index = vector_index.ExactIndex()
+            index = vector_index.UpgradingIndex(
+                approximate_above=settings.FACEWEB_GALLERY_INDEX_ABOVE)
             _faces_add(faces.values_list("id", "embedding"), index)
         else:
             index = cached[1]
@@ -159,21 +159,7 @@ def face_index_get(*, model_version: str) -> vector_index.ExactIndex | vector_in
                 _reconcile(index, faces, count=fingerprint[0], read=lambda ids: _faces_add(
                     faces.filter(id__in=ids).values_list("id", "embedding"), index))
         _face_index_cache[model_version] = (fingerprint, index)
-        building = _face_index_builds.get(model_version)
-        if (not index.approximate and len(index) > settings.FACEWEB_GALLERY_INDEX_ABOVE
-                and (building is None or not building.is_alive())):
-            _face_index_builds[model_version] = threading.Thread(
-                target=_face_index_build, args=(model_version, index), daemon=True,
-                name=f"face index {model_version}")
-            _face_index_builds[model_version].start()
         return index
-
-
-def face_index_wait(*, model_version: str, timeout: float | None = None) -> None:
-    """Wait until an approximate face index being built has taken over (tests, benchmarks)."""
-    building = _face_index_builds.get(model_version)
-    if building is not None:
-        building.join(timeout)
 
 
 def _faces_add(rows, index) -> None:
@@ -182,27 +168,13 @@ def _faces_add(rows, index) -> None:
         index.add([pk for pk, _ in rows], _vectors(blob for _, blob in rows))
 
 
-def _face_index_build(model_version: str, exact: vector_index.ExactIndex) -> None:
-    """Build the approximate index from the exact one's faces, then, holding the lock, take
-    in what changed meanwhile (the exact one kept up) and put it in the exact one's place."""
-    keys, vectors = exact.rows()
-    approximate = vector_index.HnswIndex()
-    approximate.add(keys, vectors)
-    with _face_index_lock:
-        cached = _face_index_cache.get(model_version)
-        if cached is None or cached[1] is not exact:
-            return  # forgotten meanwhile
-        now, vectors = exact.rows()
-        approximate.remove(keys[~np.isin(keys, now)])
-        new = ~np.isin(now, keys)
-        approximate.add(now[new], vectors[new])
-        _face_index_cache[model_version] = (cached[0], approximate)
-
-
 def gallery_cache_clear() -> None:
-    """Forget cached galleries and face indexes (tests)."""
-    for version in list(_face_index_builds):
-        face_index_wait(model_version=version)
+    """Forget cached galleries and face indexes, once their builds are done (tests)."""
+    for _, index in _face_index_cache.values():
+        index.wait()
+    for _, gallery in _gallery_cache.values():
+        if isinstance(gallery, matching.IndexedGallery):
+            gallery.index.wait()
     _gallery_cache.clear()
     _face_index_cache.clear()
 

@@ -158,11 +158,13 @@ class Gallery:
 class IndexedGallery:
     """Reference faces in an approximate index, for galleries too large to compare with
     every reference (``selectors`` decides by size). Keyed by the faces' ids; :meth:`add` and
-    :meth:`remove` change it in place, so a new reference is searched at once."""
+    :meth:`remove` change it in place, so a new reference is searched at once. The index is
+    built in the background; until it is, every reference is compared (``UpgradingIndex``),
+    so the first photo a worker analyses does not wait for it."""
 
     def __init__(self, *, keys, embeddings, person_ids, version: str, threads: int = 1):
         self.version = version
-        self.index = vector_index.HnswIndex(threads=threads)
+        self.index = vector_index.UpgradingIndex(approximate_above=0, threads=threads)
         self._lock = threading.Lock()
         self._keys = np.zeros(0, np.int64)  # ascending, for looking people up
         self._persons = np.zeros(0, np.int64)

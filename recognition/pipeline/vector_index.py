@@ -146,10 +146,65 @@ class HnswIndex:
         return int(self._index.memory_usage)
 
 
-def build(keys: np.ndarray, vectors: np.ndarray, *, approximate_above: int,
-          threads: int = 1) -> ExactIndex | HnswIndex:
-    """An index of ``vectors`` under ``keys``: exact up to ``approximate_above`` vectors."""
-    index = HnswIndex(threads=threads) if len(keys) > approximate_above else ExactIndex()
-    if len(keys):
-        index.add(keys, vectors)
-    return index
+class UpgradingIndex:
+    """Exact at first; once it holds more than ``approximate_above`` vectors an HNSW index is
+    built from them in a background thread and takes the exact one's place when done, with the
+    changes made meanwhile. Searches never wait for a build: at a million faces a build takes
+    some twenty minutes, an exact search some 60 ms. (usearch lets go of Python's lock while
+    it builds, so the process keeps working.)"""
+
+    def __init__(self, *, approximate_above: int, threads: int = 1) -> None:
+        self._index: ExactIndex | HnswIndex = ExactIndex()
+        self._above = approximate_above
+        self._threads = threads
+        self._lock = threading.Lock()  # changes against the swap
+        self._building: threading.Thread | None = None
+        self._changed: list[np.ndarray] = []  # keys added while building
+
+    @property
+    def approximate(self) -> bool:
+        return self._index.approximate
+
+    @property
+    def current(self) -> ExactIndex | HnswIndex:
+        return self._index
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def keys(self) -> np.ndarray:
+        return self._index.keys()
+
+    def add(self, keys: np.ndarray, vectors: np.ndarray) -> None:
+        with self._lock:
+            self._index.add(keys, vectors)
+            if self._building is not None:
+                self._changed.append(np.asarray(keys, np.int64).reshape(-1))
+            elif not self._index.approximate and len(self._index) > self._above:
+                self._building = threading.Thread(target=self._build, args=(self._index,),
+                                                  daemon=True, name="hnsw build")
+                self._building.start()
+
+    def remove(self, keys: np.ndarray) -> None:
+        with self._lock:
+            self._index.remove(keys)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return self._index.search(queries, k)
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for a build under way to take over (tests, benchmarks)."""
+        building = self._building
+        if building is not None:
+            building.join(timeout)
+
+    def _build(self, exact: ExactIndex) -> None:
+        keys, vectors = exact.rows()
+        approximate = HnswIndex(threads=self._threads)
+        approximate.add(keys, vectors)
+        with self._lock:
+            now, vectors = exact.rows()
+            approximate.remove(keys[~np.isin(keys, now)])
+            changed = np.isin(now, np.concatenate([np.zeros(0, np.int64), *self._changed]))
+            approximate.add(now[changed], vectors[changed])
+            self._index, self._building, self._changed = approximate, None, []

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -42,12 +43,42 @@ def test_an_index_finds_the_nearest_and_takes_adds_and_removes_in_place(kind, ve
     assert keys[2, 0] == 5000 and set(keys[3].tolist()) == {102, 103}
 
 
+def test_an_upgrading_index_answers_exactly_until_built_and_keeps_changes_made_meanwhile(
+        vectors, monkeypatch):
+    """Above its size the HNSW index is built in the background; searches meanwhile are exact,
+    and what was added or removed during the build is in the index that takes over."""
+    release = threading.Event()
+
+    class HeldBack(vector_index.HnswIndex):
+        def add(self, keys, vectors):
+            assert release.wait(60)
+            super().add(keys, vectors)
+
+    monkeypatch.setattr(vector_index, "HnswIndex", HeldBack)
+    index = vector_index.UpgradingIndex(approximate_above=1000)
+    index.add(np.arange(900), vectors[:900])
+    index.add(np.arange(900, 1500), vectors[900:1500])  # above 1,000: the build starts
+    keys, _ = index.search(vectors[:3], 1)
+    assert not index.approximate and keys[:, 0].tolist() == [0, 1, 2]
+    index.remove([0])
+    index.add([5000], vectors[1600:1601])
+    index.add([1], vectors[1700:1701])  # key 1 now holds another face
+    release.set()
+    index.wait()
+    keys, _ = index.search(vectors[[0, 1, 1600, 1700, 2]], 1)
+    found = keys[:, 0].tolist()
+    assert index.approximate and len(index) == 1500
+    assert found[0] != 0 and found[1] != 1 and found[2:] == [5000, 1, 2]
+
+
 def test_the_indexed_gallery_names_who_the_exact_one_names(vectors):
     rng = np.random.default_rng(1)
     people = rng.integers(0, 400, len(vectors))
     exact = matching.Gallery(embeddings=vectors, person_ids=people, version="v")
     indexed = matching.IndexedGallery(keys=np.arange(len(vectors)), embeddings=vectors,
                                       person_ids=people, version="v")
+    indexed.index.wait()
+    assert indexed.index.approximate
     probes = unit(vectors[::10] + 0.02 * rng.normal(size=(200, 128)))
 
     def who(gallery) -> list[tuple]:

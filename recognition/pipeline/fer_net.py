@@ -87,7 +87,9 @@ def build() -> keras.Model:
             x = _block(x, width, stride, f"s{stage}b{block}")
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(DROPOUT)(x)
-    outputs = layers.Dense(len(EXPRESSIONS), activation="softmax", name="classes")(x)
+    # Probabilities in float32 even when training computes in bfloat16 (train_fer.precision).
+    outputs = layers.Dense(len(EXPRESSIONS), activation="softmax", name="classes",
+                           dtype="float32")(x)
     return keras.Model(inputs, outputs, name="fer_resnet")
 
 

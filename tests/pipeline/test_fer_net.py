@@ -88,7 +88,7 @@ def test_a_tiny_run_trains_checkpoints_resumes_and_reports(tmp_path):
 
     def run(epochs, resume):
         return train_fer.train(data=tmp_path / "fer", out=out, epochs=epochs, resume=resume,
-                               jit=False, log=lambda _: None)
+                               log=lambda _: None)
 
     run(1, resume=False)
     report = run(2, resume=True)

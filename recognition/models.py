@@ -280,12 +280,16 @@ class Face(models.Model):
             return "recognised"
         return "possible" if self.candidate_id else "unknown"
 
+    @staticmethod
+    def is_live_score(score: float | None) -> bool:
+        """The one rule: a liveness score at or above FACEWEB_LIVENESS_THRESHOLD is a live
+        person's; no score is not."""
+        return score is not None and score >= settings.FACEWEB_LIVENESS_THRESHOLD
+
     @property
     def looks_live(self) -> bool | None:
         """Whether a camera face passed the passive liveness check (None: not scored)."""
-        if self.liveness_score is None:
-            return None
-        return self.liveness_score >= settings.FACEWEB_LIVENESS_THRESHOLD
+        return None if self.liveness_score is None else self.is_live_score(self.liveness_score)
 
     @property
     def facing(self) -> str:

@@ -66,8 +66,8 @@ class NotLive(ValueError):
 
 
 def is_live(face: FaceResult) -> bool:
-    """Whether a face scored for liveness counts as a live person's."""
-    return face.liveness is not None and face.liveness >= settings.FACEWEB_LIVENESS_THRESHOLD
+    """Whether a face scored for liveness counts as a live person's (``Face.is_live_score``)."""
+    return Face.is_live_score(face.liveness)
 
 
 # One in-process analysis at a time, always on the same thread: LiteRT already spreads one

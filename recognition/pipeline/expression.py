@@ -224,7 +224,7 @@ NETS: dict[str, int | None] = {"expression": None, "mini_xception": 64, "fer_res
 # the one that holds up on faces unlike FER2013's (posed photos from another source: 94% where
 # mini-Xception gets 72%), so it keeps a third of the vote.
 SHIPPED: dict[str, float] = {"fer_resnet": 1.0, "mini_xception": 1.0, "expression": 1.0}
-VERSION = "mix-1:" + "+".join(f"{name}*{weight:g}" for name, weight in SHIPPED.items())
+VERSION = "mix-2:" + "+".join(f"{name}*{weight:g}" for name, weight in SHIPPED.items())
 
 
 def scores(name: str, faces: np.ndarray, *, mirror: bool = True) -> np.ndarray:

@@ -72,7 +72,7 @@ PACKAGED: dict[str, tuple[str, str, str, str, str]] = {
     "fer_resnet": (
         "",
         "recognition/pipeline/weights/fer_resnet.npz",
-        "50861e0f224b99d059ee12c703bdcb2d7268303cb7a50772bc16279dba9e2b03",
+        "149e7049826f16987f3491aa8e7927df59e1547d1df97279d8e9b74f3f5be59b",
         "manage.py train_expressions",
         "recognition.pipeline.fer_net",
     ),

@@ -241,9 +241,9 @@ def train(*, data: Path, out: Path, epochs: int, resume: bool, seed: int = 0,
     # The report: the shipped (float16) weights, mirror-averaged as served.
     served = fer_net.build()
     fer_net.load_weights(served, out / WEIGHTS_FILE)
-    report = {"epochs": epochs, "seed": seed, "precision": precision(), "train_faces": len(train_at),
-              "validation_faces": len(val_at), "train_seconds_this_run": round(seconds),
-              "parameters": int(served.count_params())}
+    report = {"epochs": epochs, "seed": seed, "precision": precision(),
+              "train_faces": len(train_at), "validation_faces": len(val_at),
+              "train_seconds_this_run": round(seconds), "parameters": int(served.count_params())}
     sets = {"validation": (faces[val_at], labels[val_at])}
     if (data / "public_test").is_dir():
         sets["public_test"] = load(data / "public_test")
